@@ -1,0 +1,87 @@
+// CsvReader: a streaming RFC 4180 reader for the input files of formats.md.
+//
+// Reads a file in bounded chunks (memory does not grow with the file), accepts a
+// leading UTF-8 BOM and LF or CRLF line ends, and keeps for every row the
+// physical line on which it starts (the header is line 1; a quoted field may
+// span lines; blank lines are skipped and are not rows). Cells are returned
+// exactly as written after unquoting, never trimmed.
+//
+// A row that cannot be read cleanly is still returned, with `problem` set, so
+// the caller can reject it with its line: rows are never dropped silently.
+// Thread-safety: one reader per thread.
+#ifndef CARECARD_ADAPTERS_CSV_READER_H_
+#define CARECARD_ADAPTERS_CSV_READER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace carecard {
+
+inline constexpr size_t kMaxFieldBytes = 4096;      // a longer cell rejects its row
+inline constexpr size_t kMaxRowBytes = 64 * 1024;   // a longer row is rejected
+inline constexpr size_t kMaxColumns = 256;
+
+enum class CsvProblem {
+  kNone,
+  kInvalidUtf8,        // the row's bytes are not UTF-8 (e.g. GBK-encoded names)
+  kFieldTooLong,       // a cell longer than kMaxFieldBytes
+  kRowTooLong,         // a row longer than kMaxRowBytes (the rest of it is skipped)
+  kTooManyColumns,     // more than kMaxColumns cells
+  kUnterminatedQuote,  // a quoted field still open at the end of the file
+  kBadQuote,           // a quote inside an unquoted field, or text after a closing quote
+};
+std::string_view CsvProblemText(CsvProblem p);  // for people: "invalid UTF-8 (expected UTF-8)" ...
+
+struct CsvRow {
+  int64_t line = 0;                 // physical line on which the row starts
+  std::vector<std::string> cells;   // unquoted cells (reused between calls)
+  // When a row has several problems, the one reported is the first in this
+  // order: kUnterminatedQuote, kRowTooLong, kTooManyColumns, kBadQuote,
+  // kFieldTooLong, kInvalidUtf8 (so the verdict never depends on where the
+  // reader's buffer boundaries fell).
+  CsvProblem problem = CsvProblem::kNone;
+};
+
+class CsvReader {
+ public:
+  // Opens `path`. On failure returns nullptr and sets *error to a message naming the file.
+  static std::unique_ptr<CsvReader> Open(const std::string& path, std::string* error);
+  // Reads from memory (tests, fuzzing). `name` is used in messages.
+  static std::unique_ptr<CsvReader> FromString(std::string data, std::string name);
+  // As FromString, but hands the bytes to the parser `chunk_bytes` at a time, as
+  // Open does with its buffer, so tests and fuzzers can put a buffer boundary
+  // anywhere (inside a CRLF, a doubled quote, a UTF-8 sequence). Rows read are
+  // identical for every chunk size. REQUIRES: chunk_bytes > 0.
+  static std::unique_ptr<CsvReader> FromStringInChunks(std::string data, std::string name,
+                                                       size_t chunk_bytes);
+  ~CsvReader();
+
+  // Reads the next row into *row. Returns false at the end of the file.
+  bool Next(CsvRow* row);
+
+  // Total bytes consumed so far (for progress).
+  uint64_t bytes_read() const;
+
+  // Empty unless the file could not be read to its end (an I/O error): Next then
+  // returned false early, and this names the file and the cause. Callers must
+  // check it after the last row, or a truncated read would pass as a short file.
+  const std::string& error() const;
+
+ private:
+  CsvReader();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The SHA-256 of a file's bytes as lowercase hex, and its size. Returns false
+// (with *error naming the file) when it cannot be read.
+bool Sha256File(const std::string& path, std::string* hex, uint64_t* size, std::string* error);
+std::string Sha256Hex(std::string_view bytes);
+
+}  // namespace carecard
+
+#endif  // CARECARD_ADAPTERS_CSV_READER_H_

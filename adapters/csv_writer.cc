@@ -1,0 +1,54 @@
+#include "adapters/csv_writer.h"
+
+namespace carecard {
+
+bool CsvWriter::LooksLikeFormula(std::string_view cell) {
+  if (cell.empty()) return false;
+  switch (cell[0]) {
+    case '=':
+    case '+':
+    case '@':
+    case '\t':
+    case '\r':
+      return true;
+    case '-':
+      return cell.size() < 2 || cell[1] < '0' || cell[1] > '9';
+    default:
+      return false;
+  }
+}
+
+void CsvWriter::Cell(std::string_view cell) {
+  if (row_started_) out_.push_back(',');
+  row_started_ = true;
+  const bool formula = LooksLikeFormula(cell);
+  const bool quote = cell.find_first_of(",\"\r\n") != std::string_view::npos;
+  if (!quote && !formula) {
+    out_.append(cell);
+    return;
+  }
+  if (quote) out_.push_back('"');
+  if (formula) out_.push_back('\'');
+  for (char c : cell) {
+    if (c == '"') out_.push_back('"');
+    out_.push_back(c);
+  }
+  if (quote) out_.push_back('"');
+}
+
+void CsvWriter::EndRow() {
+  out_.push_back('\n');
+  row_started_ = false;
+}
+
+void CsvWriter::WriteRow(std::initializer_list<std::string_view> cells) {
+  for (auto c : cells) Cell(c);
+  EndRow();
+}
+
+void CsvWriter::WriteRow(const std::vector<std::string>& cells) {
+  for (const auto& c : cells) Cell(c);
+  EndRow();
+}
+
+}  // namespace carecard

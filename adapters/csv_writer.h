@@ -1,0 +1,42 @@
+// CsvWriter: deterministic CSV output (formats.md "Outputs").
+//
+// UTF-8, LF line ends, RFC 4180 quoting only where needed (a comma, a quote, CR
+// or LF in the cell). A cell that an office suite would run as a formula — one
+// starting with '=', '+', '@', a tab or CR, or '-' not followed by a digit — is
+// written with a leading apostrophe, so no output cell can start a formula
+// whatever the input held. Appends to an in-memory buffer; the caller decides
+// where the bytes go (the book writes them atomically).
+#ifndef CARECARD_ADAPTERS_CSV_WRITER_H_
+#define CARECARD_ADAPTERS_CSV_WRITER_H_
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace carecard {
+
+class CsvWriter {
+ public:
+  CsvWriter() = default;
+
+  void WriteRow(std::initializer_list<std::string_view> cells);
+  void WriteRow(const std::vector<std::string>& cells);
+  // Cell by cell: Cell(...) for each cell, then EndRow().
+  void Cell(std::string_view cell);
+  void EndRow();
+
+  const std::string& bytes() const { return out_; }
+  std::string Release() { return std::move(out_); }
+
+  // True when `cell` would be read as a formula by a spreadsheet.
+  static bool LooksLikeFormula(std::string_view cell);
+
+ private:
+  std::string out_;
+  bool row_started_ = false;
+};
+
+}  // namespace carecard
+
+#endif  // CARECARD_ADAPTERS_CSV_WRITER_H_

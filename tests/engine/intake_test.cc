@@ -1,0 +1,149 @@
+#include "engine/intake.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/engine/test_world.h"
+
+namespace carecard {
+namespace {
+using testing::CountCode;
+using testing::World;
+
+const ExceptionRecord* Find(const IntakeResult& r, const std::string& code) {
+  for (const auto& e : r.exceptions) {
+    if (e.code == code) return &e;
+  }
+  return nullptr;
+}
+
+TEST(intake, every_row_read_is_accepted_rejected_or_deferred) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  w.Deposit("D1", "K1", "100.00", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D2", "K1", "12.345", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D3", "K1", "100.00", "2024-03-08T09:00:00+08:00");
+  w.deposits.push_back({"D4", "K1", "deposit"});
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  for (const auto& f : r.files) EXPECT_EQ(f.read, f.accepted + f.rejected + f.deferred) << f.file;
+  const FileCounts& deposits = r.files[7];
+  EXPECT_EQ(deposits.file, "deposits.csv");
+  EXPECT_EQ(deposits.read, 4);
+  EXPECT_EQ(deposits.accepted, 1);
+  EXPECT_EQ(deposits.rejected, 2);
+  EXPECT_EQ(deposits.deferred, 1);
+}
+
+TEST(intake, a_rejected_row_names_its_file_and_line) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  w.Deposit("D1", "K1", "100.00", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D2", "K1", "1,000.00", "2024-01-08T09:00:00+08:00");
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  auto* e = Find(r, "bad_amount");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->file, "deposits.csv");
+  EXPECT_EQ(e->line, 3);
+  EXPECT_EQ(e->txn_id, "D2");
+  EXPECT_EQ(e->month, "2024-01");
+  EXPECT_NE(e->detail.find("'1,000.00'"), std::string::npos);
+}
+
+TEST(intake, a_txn_id_seen_again_is_a_duplicate_or_a_conflict) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  w.Deposit("D1", "K1", "200", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D1", "K1", "200", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D1", "K1", "200.00", "2024-01-08T09:00:00+08:00");  // 200 and 200.00 differ as written
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "duplicate_txn"), 1);
+  EXPECT_EQ(CountCode(r.exceptions, "conflicting_txn"), 1);
+}
+
+TEST(intake, a_row_claims_its_txn_id_only_after_the_amount_and_date_checks) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  w.Deposit("D1", "K1", "abc", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D1", "K1", "100.00", "2024-01-08T09:00:00+08:00");
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "bad_amount"), 1);
+  EXPECT_EQ(CountCode(r.exceptions, "conflicting_txn"), 0);
+  EXPECT_EQ(r.registry.transactions.size(), 1u);
+}
+
+TEST(intake, checks_run_in_the_documented_order) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  // Unknown kind beats a bad amount; a bad amount beats a bad date; a deferred row is not checked for its card.
+  w.deposits.push_back({"T1", "K1", "withdrawal", "x", "bad"});
+  w.deposits.back().resize(7);
+  w.Deposit("T2", "K1", "x", "bad");
+  w.Deposit("T3", "K1", "1.00", "2024-02-30T00:00:00+08:00");
+  w.Deposit("T4", "NOCARD", "1.00", "2024-05-01T00:00:00+08:00");
+  w.Deposit("T5", "NOCARD", "1.00", "2024-01-01T00:00:00+08:00");
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  ASSERT_EQ(r.exceptions.size(), 4u);
+  EXPECT_EQ(r.exceptions[0].code, "bad_row");
+  EXPECT_EQ(r.exceptions[1].code, "bad_amount");
+  EXPECT_EQ(r.exceptions[2].code, "bad_date");
+  EXPECT_EQ(r.exceptions[3].code, "unknown_card");
+  EXPECT_EQ(r.files[7].deferred, 1);
+}
+
+TEST(intake, rejections_cascade_from_people_to_cards_to_transactions) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.persons[0][1][17] = w.persons[0][1][17] == '0' ? '1' : '0';  // break the check character
+  w.Card("K1", "P1", 1);
+  w.Deposit("D1", "K1", "100.00", "2024-01-08T09:00:00+08:00");
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "bad_id_number"), 1);
+  EXPECT_EQ(CountCode(r.exceptions, "unknown_person"), 1);
+  EXPECT_EQ(CountCode(r.exceptions, "unknown_card"), 1);
+  // The id number is masked in the detail: personal data never circulates in full.
+  EXPECT_EQ(Find(r, "bad_id_number")->detail.find(w.persons[0][1]), std::string::npos);
+}
+
+TEST(intake, an_unknown_flag_is_a_warning_and_is_ignored) {
+  World w;
+  w.Person("P1", "1950-03-10", "", "rural", "empty_nest;widowed");
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "unknown_flag"), 1);
+  EXPECT_EQ(r.registry.elders[0].flags, static_cast<uint32_t>(PersonFlag::kEmptyNest));
+}
+
+TEST(intake, registry_rows_are_checked_in_order) {
+  World w;
+  w.centers.push_back({"C03", "x", "y", "12370211729436483X", "1"});
+  w.stations.push_back({"S9", "C03", "v", "n"});
+  w.Person("P1", "1950-03-10", "", "city");
+  w.Person("P2", "1950-13-10");
+  w.Person("P3", "1950-03-10");
+  w.assessments.push_back({"P3", "2023-01-01", "4", "MZ/T 039-2013"});
+  w.Card("K1", "P3", 3);
+  w.Card("K2", "P3", 1, "2024-02-01", "2024-01-01");
+  w.enrollments.push_back({"P3", "home_bed", "I1", "2024-01-01", "", ""});
+  w.enrollments.push_back({"P3", "gov_home_service", "I1", "2024-01-01", "", "card_subsidy"});
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "bad_credit_code"), 1);
+  EXPECT_EQ(CountCode(r.exceptions, "unknown_center"), 1);
+  EXPECT_EQ(CountCode(r.exceptions, "bad_date"), 2);  // birth 1950-13-10, closed before issued
+  EXPECT_EQ(CountCode(r.exceptions, "bad_row"), 5);   // hukou, level, card type, two choices
+}
+
+TEST(intake, identity_checks_follow_the_national_standards) {
+  EXPECT_TRUE(IsValidResidentId("37028319380909059X"));
+  EXPECT_TRUE(IsValidResidentId("37028319380909059x"));
+  EXPECT_FALSE(IsValidResidentId("370283193809090591"));
+  EXPECT_FALSE(IsValidResidentId("3702831938090905"));
+  EXPECT_TRUE(IsValidCreditCode("12370211729436483J"));
+  EXPECT_FALSE(IsValidCreditCode("12370211729436483K"));
+  EXPECT_EQ(MaskIdNumber("370285195003100762"), "370285********0762");
+}
+
+}  // namespace
+}  // namespace carecard
