@@ -22,7 +22,13 @@ void CsvWriter::Cell(std::string_view cell) {
   if (row_started_) out_.push_back(',');
   row_started_ = true;
   const bool formula = LooksLikeFormula(cell);
-  const bool quote = cell.find_first_of(",\"\r\n") != std::string_view::npos;
+  bool quote = false;
+  for (char c : cell) {  // a plain loop: find_first_of calls memchr per character
+    if (c == ',' || c == '"' || c == '\r' || c == '\n') {
+      quote = true;
+      break;
+    }
+  }
   if (!quote && !formula) {
     out_.append(cell);
     return;

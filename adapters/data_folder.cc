@@ -125,6 +125,10 @@ bool LoadDataFolder(const std::string& dir, Intake* intake, const DataFolderOpti
       }
       if (options.progress && (++rows & 0xFFFF) == 0) options.progress(info.file, rows);
     }
+    if (!reader->error().empty()) {
+      *error = reader->error();
+      return false;
+    }
     intake->EndFile();
   }
   return true;

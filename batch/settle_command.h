@@ -1,7 +1,7 @@
 // The `settle`, `explain` and `verify` commands over the embedded file book
 // (cli.md). Each returns the process exit status: 0 done, 1 bad usage, 2 the
 // rules or inputs refuse the run (nothing written), 3 the period is closed or
-// out of order, or another run holds the book.
+// out of order, or another run holds the book; 4 (verify only) a difference was found.
 #ifndef CARECARD_BATCH_SETTLE_COMMAND_H_
 #define CARECARD_BATCH_SETTLE_COMMAND_H_
 
@@ -17,6 +17,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 1;
 inline constexpr int kExitRefused = 2;
 inline constexpr int kExitClosed = 3;
+inline constexpr int kExitDifferent = 4;  // verify: a file or a link of the chain differs
 
 struct SettleOptions {
   std::string data_dir;

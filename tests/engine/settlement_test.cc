@@ -228,9 +228,10 @@ TEST(settlement, an_assessment_is_valid_through_the_same_day_a_year_later) {
 TEST(settlement, a_month_without_a_policy_version_is_ineligible) {
   World w;
   w.Person("P1", "1950-03-10");
-  w.Card("K1", "P1", 1);
+  w.Card("K1", "P1", 1, "2021-01-01");
   w.Deposit("D1", "K1", "100.00", "2022-01-08T09:00:00+08:00");
   auto r = w.Settle("2022-B1");
+  ASSERT_TRUE(FindCardMonth(r, w, "K1", "2022-01"));
   EXPECT_EQ(FindCardMonth(r, w, "K1", "2022-01")->reason, "no_policy_in_force");
   EXPECT_EQ(FindCardMonth(r, w, "K1", "2022-01")->rule_version, "");
 }

@@ -1,0 +1,451 @@
+#include "adapters/csv_reader.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+namespace carecard {
+
+namespace {
+
+// Open() reads this much per read(2): large enough that system calls do not
+// show in a profile, small enough not to matter for memory.
+constexpr size_t kFileChunkBytes = 1 << 20;
+
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
+// Bytes that end the fast scan of an unquoted field.
+constexpr std::array<bool, 256> MakeUnquotedStops() {
+  std::array<bool, 256> t{};
+  t[static_cast<unsigned char>(',')] = true;
+  t[static_cast<unsigned char>('"')] = true;
+  t[static_cast<unsigned char>('\r')] = true;
+  t[static_cast<unsigned char>('\n')] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kUnquotedStops = MakeUnquotedStops();
+
+// Higher wins: see CsvRow::problem. Kept as a table so that the order in which
+// problems are noticed (which depends on buffer boundaries) does not matter.
+int Severity(CsvProblem p) {
+  switch (p) {
+    case CsvProblem::kNone: return 0;
+    case CsvProblem::kInvalidUtf8: return 1;
+    case CsvProblem::kFieldTooLong: return 2;
+    case CsvProblem::kBadQuote: return 3;
+    case CsvProblem::kTooManyColumns: return 4;
+    case CsvProblem::kRowTooLong: return 5;
+    case CsvProblem::kUnterminatedQuote: return 6;
+  }
+  return 0;
+}
+
+// Strict UTF-8 (Unicode 15, table 3-7): no overlongs, no surrogates, nothing
+// above U+10FFFF, no truncated sequences. NUL is rejected too: no input file of
+// ours holds one, so it means binary garbage.
+bool IsValidUtf8(const char* data, size_t n) {
+  const auto* s = reinterpret_cast<const unsigned char*>(data);
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  size_t i = 0;
+  while (i < n) {
+    // Fast path for ASCII, eight bytes at a time.
+    if (n - i >= 8) {
+      uint64_t w;
+      std::memcpy(&w, s + i, 8);
+      const bool has_zero = ((w - kOnes) & ~w & kHigh) != 0;
+      if ((w & kHigh) == 0 && !has_zero) {
+        i += 8;
+        continue;
+      }
+    }
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      if (c == 0) return false;
+      ++i;
+      continue;
+    }
+    size_t len;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c == 0xE0) {
+      len = 3;
+      lo = 0xA0;  // below: overlong
+    } else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF) {
+      len = 3;
+    } else if (c == 0xED) {
+      len = 3;
+      hi = 0x9F;  // above: UTF-16 surrogates
+    } else if (c == 0xF0) {
+      len = 4;
+      lo = 0x90;  // below: overlong
+    } else if (c >= 0xF1 && c <= 0xF3) {
+      len = 4;
+    } else if (c == 0xF4) {
+      len = 4;
+      hi = 0x8F;  // above: beyond U+10FFFF
+    } else {
+      return false;  // continuation byte, C0/C1 overlong lead, F5..FF
+    }
+    if (n - i < len) return false;
+    if (s[i + 1] < lo || s[i + 1] > hi) return false;
+    for (size_t k = 2; k < len; ++k) {
+      if ((s[i + k] & 0xC0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+std::string ErrnoText(int err) { return std::strerror(err); }
+
+}  // namespace
+
+std::string_view CsvProblemText(CsvProblem p) {
+  switch (p) {
+    case CsvProblem::kNone:
+      return "no problem";
+    case CsvProblem::kInvalidUtf8:
+      return "invalid UTF-8 (the file must be UTF-8; was it saved as GBK?)";
+    case CsvProblem::kFieldTooLong:
+      return "a cell longer than 4096 bytes";
+    case CsvProblem::kRowTooLong:
+      return "a row longer than 65536 bytes (the rest of it was skipped)";
+    case CsvProblem::kTooManyColumns:
+      return "more than 256 cells in the row";
+    case CsvProblem::kUnterminatedQuote:
+      return "a quoted cell is not closed before the end of the file (a missing '\"'?)";
+    case CsvProblem::kBadQuote:
+      return "a stray '\"' (a quote inside an unquoted cell, or text after a closing quote; "
+             "write a quote inside a quoted cell as \"\")";
+  }
+  return "unknown problem";
+}
+
+// The parser is one state machine that can stop at any byte and resume when the
+// next chunk arrives, so a row may straddle any number of buffer boundaries and
+// memory stays bounded by the chunk plus kMaxRowBytes of cells.
+//
+// Positions are absolute byte offsets in the input (BOM included), which makes
+// the row-length limit and line numbers independent of chunking.
+struct CsvReader::Impl {
+  enum class State : uint8_t {
+    kFieldStart,   // nothing of the current cell read yet
+    kUnquoted,     // inside an unquoted cell
+    kQuoted,       // inside a quoted cell
+    kQuotedQuote,  // just after a '"' inside a quoted cell: escape or close?
+    kAfterQuote,   // after a closing quote: expect ',' or the line end
+  };
+
+  std::string name;
+
+  // Source. For a string, `data` holds the input and the window is a slice of
+  // it; for a file, `data` is the read buffer.
+  int fd = -1;
+  std::string data;
+  size_t chunk_bytes = 0;
+  bool first_fill = true;  // file: the BOM check is still to do
+  bool done = false;       // no more rows (end of input or read error)
+  std::string error;
+
+  // The window [pos, end) of bytes not yet parsed; `base` is the absolute
+  // offset of data[0].
+  const char* pos = nullptr;
+  const char* end = nullptr;
+  uint64_t base = 0;
+  int64_t line = 1;  // physical line of `pos`: 1 + the LF bytes consumed
+
+  // The row being built; lives only during one Next() call.
+  CsvRow* row = nullptr;
+  std::string* cell = nullptr;  // where cell bytes go; null when not stored
+  size_t cells_started = 0;
+  size_t cells_stored = 0;
+  bool storing = true;          // false once the row passed kMaxRowBytes
+  uint64_t row_start = 0;
+  int64_t row_line = 0;
+  CsvProblem problem = CsvProblem::kNone;
+
+  ~Impl() {
+    if (fd >= 0) ::close(fd);
+  }
+
+  uint64_t Offset(const char* p) const { return base + static_cast<uint64_t>(p - data.data()); }
+
+  // Makes more bytes available in [pos, end). Returns false at the end of the
+  // input or on a read error (then `error` is set).
+  bool Refill() {
+    if (fd < 0) {
+      const size_t exposed = static_cast<size_t>(end - data.data());
+      if (exposed == data.size()) return false;
+      end = data.data() + exposed + std::min(chunk_bytes, data.size() - exposed);
+      return true;
+    }
+    base += static_cast<uint64_t>(end - data.data());
+    size_t filled = 0;
+    // The first fill reads at least the three bytes a BOM needs, or the whole file.
+    const size_t want = first_fill ? kBom.size() : 1;
+    while (filled < want) {
+      const ssize_t n = ::read(fd, data.data() + filled, data.size() - filled);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        error = "cannot read " + name + ": " + ErrnoText(errno);
+        pos = end = data.data();
+        return false;
+      }
+      if (n == 0) break;
+      filled += static_cast<size_t>(n);
+    }
+    pos = data.data();
+    end = data.data() + filled;
+    if (first_fill) {
+      // A file holding only a BOM leaves pos == end: the caller refills again
+      // and meets the end of the file.
+      first_fill = false;
+      if (std::string_view(pos, filled).starts_with(kBom)) pos += kBom.size();
+    }
+    return filled > 0;
+  }
+
+  void Flag(CsvProblem p) {
+    if (Severity(p) > Severity(problem)) problem = p;
+  }
+
+  void BeginCell() {
+    ++cells_started;
+    if (!storing || cells_started > kMaxColumns) {
+      if (cells_started > kMaxColumns) Flag(CsvProblem::kTooManyColumns);
+      cell = nullptr;
+      return;
+    }
+    auto& cells = row->cells;
+    if (cells_stored == cells.size()) cells.emplace_back();
+    cell = &cells[cells_stored++];
+    cell->clear();  // keeps its capacity from earlier rows
+  }
+
+  void EndCell() {
+    if (cell == nullptr) return;
+    if (cell->size() > kMaxFieldBytes) Flag(CsvProblem::kFieldTooLong);
+    if (problem == CsvProblem::kNone && !IsValidUtf8(cell->data(), cell->size())) {
+      Flag(CsvProblem::kInvalidUtf8);
+    }
+    cell = nullptr;
+  }
+
+  // Appends n cell bytes whose raw input ends at absolute offset `end_offset`.
+  // Bytes past kMaxRowBytes of the row are dropped, and storing stops.
+  void Append(const char* s, size_t n, uint64_t end_offset) {
+    if (cell == nullptr) return;
+    const uint64_t limit = row_start + kMaxRowBytes;
+    if (end_offset > limit) {
+      const uint64_t over = end_offset - limit;
+      if (over < n) cell->append(s, n - static_cast<size_t>(over));
+      RowTooLong();
+      return;
+    }
+    cell->append(s, n);
+  }
+
+  void RowTooLong() {
+    Flag(CsvProblem::kRowTooLong);
+    storing = false;
+    cell = nullptr;
+  }
+
+  void StartRowAttempt() {
+    row_start = Offset(pos);
+    row_line = line;
+    cells_started = 0;
+    cells_stored = 0;
+    storing = true;
+    problem = CsvProblem::kNone;
+    BeginCell();
+  }
+
+  // The row's content ended at absolute offset `content_end` (its line end
+  // excluded). Returns false for a blank line, which is no row.
+  bool FinishRow(uint64_t content_end) {
+    if (content_end == row_start) return false;
+    if (content_end - row_start > kMaxRowBytes) RowTooLong();
+    EndCell();
+    row->cells.resize(cells_stored);
+    row->line = row_line;
+    row->problem = problem;
+    return true;
+  }
+
+  // Called just after consuming an LF outside quotes (preceded by a CR when
+  // `cr_pending`). Returns true when a row is complete; false for a blank line,
+  // after which a new row attempt has started.
+  bool EndLine(bool cr_pending) {
+    const uint64_t content_end = Offset(pos - 1) - (cr_pending ? 1 : 0);
+    ++line;
+    if (FinishRow(content_end)) return true;
+    StartRowAttempt();
+    return false;
+  }
+
+  bool Next(CsvRow* out);
+};
+
+bool CsvReader::Impl::Next(CsvRow* out) {
+  if (done) return false;
+  row = out;
+  StartRowAttempt();
+  State state = State::kFieldStart;
+  bool cr_pending = false;  // a CR outside quotes: line end if LF (or EOF) follows
+
+  for (;;) {
+    while (pos == end) {
+      if (Refill()) continue;
+      done = true;
+      if (!error.empty()) return false;  // a half-read row is no row
+      // The end of the input ends the row, like a line end. An open quote
+      // swallowed the rest of the file; the row says where it started.
+      if (state == State::kQuoted) Flag(CsvProblem::kUnterminatedQuote);
+      return FinishRow(Offset(pos) - (cr_pending ? 1 : 0));
+    }
+
+    if (cr_pending && *pos != '\n') {
+      // A lone CR outside quotes is cell data (only LF ends a line).
+      cr_pending = false;
+      if (state == State::kAfterQuote) Flag(CsvProblem::kBadQuote);
+      Append("\r", 1, Offset(pos));
+      state = State::kUnquoted;
+    }
+
+    switch (state) {
+      case State::kFieldStart:
+      case State::kUnquoted: {
+        const char* s = pos;
+        const char* p = pos;
+        while (p != end && !kUnquotedStops[static_cast<unsigned char>(*p)]) ++p;
+        if (p != s) {
+          state = State::kUnquoted;
+          Append(s, static_cast<size_t>(p - s), Offset(p));
+        }
+        pos = p;
+        if (p == end) break;
+        const char c = *pos++;
+        if (c == ',') {
+          EndCell();
+          BeginCell();
+          state = State::kFieldStart;
+        } else if (c == '"') {
+          if (state == State::kFieldStart) {
+            state = State::kQuoted;
+          } else {
+            Flag(CsvProblem::kBadQuote);
+            Append(pos - 1, 1, Offset(pos));
+          }
+        } else if (c == '\r') {
+          cr_pending = true;
+        } else {  // '\n'
+          if (EndLine(cr_pending)) return true;
+          state = State::kFieldStart;  // a blank line: counted, not a row
+          cr_pending = false;
+        }
+        break;
+      }
+      case State::kQuoted: {
+        const auto avail = static_cast<size_t>(end - pos);
+        const auto* q = static_cast<const char*>(std::memchr(pos, '"', avail));
+        const char* stop = q != nullptr ? q : end;
+        line += std::count(pos, stop, '\n');
+        Append(pos, static_cast<size_t>(stop - pos), Offset(stop));
+        pos = stop;
+        if (q != nullptr) {
+          ++pos;
+          state = State::kQuotedQuote;
+        }
+        break;
+      }
+      case State::kQuotedQuote:
+        if (*pos == '"') {  // a doubled quote stands for one
+          ++pos;
+          Append("\"", 1, Offset(pos));
+          state = State::kQuoted;
+        } else {
+          state = State::kAfterQuote;  // that quote closed the cell
+        }
+        break;
+      case State::kAfterQuote: {
+        const char c = *pos++;
+        if (c == ',') {
+          EndCell();
+          BeginCell();
+          state = State::kFieldStart;
+        } else if (c == '\r') {
+          cr_pending = true;
+        } else if (c == '\n') {
+          if (EndLine(cr_pending)) return true;
+          state = State::kFieldStart;  // not reached: a quoted cell is content
+          cr_pending = false;
+        } else {
+          // `"ab"c`: keep the text so the cell reads as best it can.
+          Flag(CsvProblem::kBadQuote);
+          Append(pos - 1, 1, Offset(pos));
+          state = State::kUnquoted;
+        }
+        break;
+      }
+    }
+  }
+}
+
+CsvReader::CsvReader() : impl_(std::make_unique<Impl>()) {}
+CsvReader::~CsvReader() = default;
+
+std::unique_ptr<CsvReader> CsvReader::Open(const std::string& path, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = "cannot open " + path + ": " + ErrnoText(errno);
+    return nullptr;
+  }
+  std::unique_ptr<CsvReader> reader(new CsvReader());
+  Impl& s = *reader->impl_;
+  s.name = path;
+  s.fd = fd;
+  s.data.resize(kFileChunkBytes);
+  s.chunk_bytes = kFileChunkBytes;
+  s.pos = s.end = s.data.data();
+  // Read the first chunk now: the BOM check needs it, and an unreadable file
+  // (EISDIR and the like) is better reported by Open than by Next.
+  if (!s.Refill() && !s.error.empty()) {
+    *error = s.error;
+    return nullptr;
+  }
+  return reader;
+}
+
+std::unique_ptr<CsvReader> CsvReader::FromString(std::string data, std::string name) {
+  return FromStringInChunks(std::move(data), std::move(name), std::numeric_limits<size_t>::max());
+}
+
+std::unique_ptr<CsvReader> CsvReader::FromStringInChunks(std::string data, std::string name,
+                                                         size_t chunk_bytes) {
+  std::unique_ptr<CsvReader> reader(new CsvReader());
+  Impl& s = *reader->impl_;
+  s.name = std::move(name);
+  s.data = std::move(data);
+  s.chunk_bytes = std::max<size_t>(chunk_bytes, 1);
+  s.first_fill = false;
+  s.pos = s.end = s.data.data();
+  if (std::string_view(s.data).starts_with(kBom)) s.pos = s.end = s.data.data() + kBom.size();
+  return reader;
+}
+
+bool CsvReader::Next(CsvRow* row) { return impl_->Next(row); }
+
+uint64_t CsvReader::bytes_read() const { return impl_->Offset(impl_->pos); }
+
+const std::string& CsvReader::error() const { return impl_->error; }
+
+}  // namespace carecard

@@ -1,0 +1,86 @@
+#include "adapters/csv_writer.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "adapters/csv_reader.h"
+
+namespace carecard {
+namespace {
+
+TEST(csv_writer, plain_cells_are_not_quoted_and_rows_end_with_lf) {
+  CsvWriter w;
+  w.WriteRow({"period", "card_no", "subsidy"});
+  w.WriteRow({"2024-B1", "C001", "120.00"});
+  EXPECT_EQ(w.bytes(), "period,card_no,subsidy\n2024-B1,C001,120.00\n");
+}
+
+TEST(csv_writer, cells_are_quoted_only_where_needed) {
+  CsvWriter w;
+  w.WriteRow({"a,b", "say \"hi\"", "two\nlines", "cr\rhere", "plain", ""});
+  EXPECT_EQ(w.bytes(), "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\rhere\",plain,\n");
+}
+
+TEST(csv_writer, utf8_and_spaces_are_written_as_is) {
+  CsvWriter w;
+  w.WriteRow({"\xE5\x8A\xA9\xE9\xA4\x90", " 100.00 "});
+  EXPECT_EQ(w.bytes(), "\xE5\x8A\xA9\xE9\xA4\x90, 100.00 \n");
+}
+
+TEST(csv_writer, formula_like_cells_get_a_leading_apostrophe) {
+  CsvWriter w;
+  w.WriteRow({"=SUM(A1:A9)", "+1", "@cmd", "-x", "\tx", "-", "=a,b"});
+  EXPECT_EQ(w.bytes(), "'=SUM(A1:A9),'+1,'@cmd,'-x,'\tx,'-,\"'=a,b\"\n");
+}
+
+TEST(csv_writer, a_cell_starting_with_cr_is_quoted_and_escaped) {
+  CsvWriter w;
+  w.WriteRow({"\r=1"});
+  EXPECT_EQ(w.bytes(), "\"'\r=1\"\n");
+}
+
+TEST(csv_writer, negative_amounts_stay_as_they_are) {
+  CsvWriter w;
+  w.WriteRow({"-120.00", "-0.01", "-5"});
+  EXPECT_EQ(w.bytes(), "-120.00,-0.01,-5\n");
+  EXPECT_FALSE(CsvWriter::LooksLikeFormula("-120.00"));
+  EXPECT_TRUE(CsvWriter::LooksLikeFormula("-x"));
+  EXPECT_TRUE(CsvWriter::LooksLikeFormula("-"));
+  EXPECT_FALSE(CsvWriter::LooksLikeFormula(""));
+  EXPECT_FALSE(CsvWriter::LooksLikeFormula("a=b"));
+}
+
+TEST(csv_writer, cell_by_cell_equals_write_row) {
+  CsvWriter by_cell;
+  by_cell.Cell("a");
+  by_cell.Cell("");
+  by_cell.Cell("c,d");
+  by_cell.EndRow();
+  by_cell.EndRow();  // an empty row is one empty cell's worth: a bare line end
+  CsvWriter by_row;
+  by_row.WriteRow(std::vector<std::string>{"a", "", "c,d"});
+  by_row.WriteRow(std::vector<std::string>{});
+  EXPECT_EQ(by_cell.bytes(), by_row.bytes());
+  EXPECT_EQ(by_cell.Release(), "a,,\"c,d\"\n\n");
+}
+
+TEST(csv_writer, what_it_writes_reads_back_through_csv_reader) {
+  const std::vector<std::string> cells = {"a,b", "q\"q", "multi\nline", "", " x ", "-1.00",
+                                          "\xE5\xBC\xA0"};
+  CsvWriter w;
+  w.WriteRow(cells);
+  w.WriteRow({"next"});
+  auto reader = CsvReader::FromString(w.bytes(), "out.csv");
+  CsvRow row;
+  ASSERT_TRUE(reader->Next(&row));
+  EXPECT_EQ(row.cells, cells);
+  EXPECT_EQ(row.problem, CsvProblem::kNone);
+  ASSERT_TRUE(reader->Next(&row));
+  EXPECT_EQ(row.line, 3);
+  EXPECT_EQ(row.cells, std::vector<std::string>{"next"});
+}
+
+}  // namespace
+}  // namespace carecard

@@ -1,0 +1,164 @@
+#include "batch/settle_command.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <sstream>
+#include <vector>
+
+#include "batch/book.h"
+#include "tests/batch/test_files.h"
+
+namespace carecard {
+namespace {
+using testing::ExampleDir;
+using testing::RunCarecard;
+using testing::RunCarecardCapture;
+using testing::Slurp;
+using testing::TempDir;
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+// Cells of an exceptions row that the example judges: code, severity, file, line, txn_id, card_no.
+std::string JudgedExceptionCells(const std::string& line) {
+  std::string out;
+  int commas = 0;
+  for (char c : line) {
+    if (c == ',' && ++commas == 6) break;
+    out.push_back(c);
+  }
+  return out;
+}
+
+int Settle(const std::string& data, const std::string& book, const std::string& period, bool close, int threads = 1) {
+  SettleOptions o;
+  o.data_dir = data;
+  o.rules_path = ExampleDir() + "/rules.yaml";
+  o.book_dir = book;
+  o.period = period;
+  o.close = close;
+  o.threads = threads;
+  std::ostringstream out, err;
+  return RunSettle(o, out, err);
+}
+
+void ExpectMatchesExample(const std::string& got_dir, const std::string& want_dir) {
+  for (const char* name : {"card_months.csv", "adjustments.csv", "payouts.csv", "statements.csv",
+                           "consumption_by_center.csv", "homebed_exclusions.csv"}) {
+    EXPECT_EQ(Slurp(got_dir + "/" + name), Slurp(want_dir + "/" + name)) << name;
+  }
+  auto got = Lines(Slurp(got_dir + "/exceptions.csv"));
+  auto want = Lines(Slurp(want_dir + "/exceptions.csv"));
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(JudgedExceptionCells(got[i]), JudgedExceptionCells(want[i]));
+}
+
+TEST(settle_command, the_worked_example_settles_to_the_expected_files_in_both_periods) {
+  TempDir book;
+  ASSERT_EQ(Settle(ExampleDir() + "/data", book.path(), "2024-B1", true), kExitOk);
+  ExpectMatchesExample(book / "2024-B1", ExampleDir() + "/expected/2024-B1");
+  ASSERT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B2", false), kExitOk);
+  ExpectMatchesExample(book / "2024-B2", ExampleDir() + "/expected/2024-B2");
+}
+
+TEST(settle_command, a_closed_or_earlier_period_is_refused_with_status_3_and_nothing_written) {
+  TempDir book;
+  ASSERT_EQ(Settle(ExampleDir() + "/data", book.path(), "2024-B2", true), kExitOk);
+  const std::string before = Slurp(book / "2024-B2/manifest.json");
+  EXPECT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B2", false), kExitClosed);
+  EXPECT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B1", false), kExitClosed);
+  EXPECT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B4", true), kExitClosed);  // skips B3
+  EXPECT_EQ(Slurp(book / "2024-B2/manifest.json"), before);
+  EXPECT_FALSE(std::filesystem::exists(book / "2024-B1"));
+  EXPECT_FALSE(std::filesystem::exists(book / "2024-B4"));
+}
+
+TEST(settle_command, a_draft_is_replaced_and_settling_twice_posts_nothing_new) {
+  TempDir book;
+  ASSERT_EQ(Settle(ExampleDir() + "/data", book.path(), "2024-B1", true), kExitOk);
+  ASSERT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B2", false), kExitOk);
+  const std::string first = Slurp(book / "2024-B2/adjustments.csv");
+  ASSERT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B2", false), kExitOk);
+  EXPECT_EQ(Slurp(book / "2024-B2/adjustments.csv"), first);
+  EXPECT_EQ(Lines(first).size(), 4u);
+}
+
+TEST(settle_command, closing_is_refused_while_an_earlier_draft_is_open) {
+  TempDir book;
+  ASSERT_EQ(Settle(ExampleDir() + "/data", book.path(), "2024-B1", false), kExitOk);
+  EXPECT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B2", true), kExitClosed);
+}
+
+TEST(settle_command, a_missing_required_file_or_column_refuses_the_run_with_status_2) {
+  TempDir data, book;
+  std::filesystem::copy(ExampleDir() + "/data", data.path(), std::filesystem::copy_options::recursive);
+  std::filesystem::remove(data / "cards.csv");
+  EXPECT_EQ(Settle(data.path(), book.path(), "2024-B1", false), kExitRefused);
+  testing::WriteFile(data / "cards.csv", "card_no,person_id,card_type,center_id,issued_on\n");
+  std::ostringstream out, err;
+  SettleOptions o{data.path(), ExampleDir() + "/rules.yaml", book.path(), "2024-B1"};
+  EXPECT_EQ(RunSettle(o, out, err), kExitRefused);
+  EXPECT_NE(err.str().find("cards.csv: the header has no column 'closed_on'"), std::string::npos) << err.str();
+  EXPECT_FALSE(std::filesystem::exists(book / "2024-B1"));
+}
+
+TEST(settle_command, verify_proves_closed_periods_and_names_the_first_difference) {
+  TempDir book;
+  const std::string rules = " --rules " + ExampleDir() + "/rules.yaml --book " + book.path();
+  ASSERT_EQ(Settle(ExampleDir() + "/data", book.path(), "2024-B1", true), kExitOk);
+  ASSERT_EQ(Settle(ExampleDir() + "/data-2024-B2", book.path(), "2024-B2", true), kExitOk);
+  EXPECT_EQ(RunCarecard("verify --data " + ExampleDir() + "/data" + rules + " --period 2024-B1"), 0);
+  EXPECT_EQ(RunCarecard("verify --data " + ExampleDir() + "/data-2024-B2" + rules + " --period 2024-B2"), 0);
+
+  // A changed byte in a closed CSV is caught, and the file named.
+  std::string payouts = Slurp(book / "2024-B1/payouts.csv");
+  std::string tampered = payouts;
+  tampered[tampered.find("490.00")] = '5';
+  testing::WriteFile(book / "2024-B1/payouts.csv", tampered);
+  std::string output;
+  EXPECT_EQ(RunCarecardCapture("verify --data " + ExampleDir() + "/data" + rules + " --period 2024-B1", &output), kExitDifferent);
+  EXPECT_NE(output.find("2024-B1/payouts.csv"), std::string::npos) << output;
+  testing::WriteFile(book / "2024-B1/payouts.csv", payouts);
+
+  // A changed hash in the first manifest breaks the chain for the second.
+  std::string manifest = Slurp(book / "2024-B1/manifest.json");
+  std::string altered = manifest;
+  size_t at = altered.find("\"sha256\": \"") + 11;
+  altered[at] = altered[at] == '0' ? '1' : '0';
+  testing::WriteFile(book / "2024-B1/manifest.json", altered);
+  EXPECT_EQ(RunCarecardCapture("verify --data " + ExampleDir() + "/data-2024-B2" + rules + " --period 2024-B2", &output),
+            kExitDifferent);
+  EXPECT_NE(output.find("broken chain: 2024-B2"), std::string::npos) << output;
+}
+
+TEST(settle_command, files_are_byte_identical_whatever_the_threads_time_zone_or_locale) {
+  TempDir a, b;
+  const std::string args = " --data " + ExampleDir() + "/data --rules " + ExampleDir() + "/rules.yaml --period 2024-B1";
+  ASSERT_EQ(RunCarecard("settle" + args + " --book " + a.path() + " --threads 1"), 0);
+  ASSERT_EQ(RunCarecard("settle" + args + " --book " + b.path() + " --threads 3", "TZ=America/Los_Angeles LC_ALL=C.UTF-8 LANG=zh_CN.UTF-8"), 0);
+  for (const auto& entry : std::filesystem::directory_iterator(a / "2024-B1")) {
+    const std::string name = entry.path().filename().string();
+    EXPECT_EQ(Slurp(entry.path().string()), Slurp(b / ("2024-B1/" + name))) << name;
+  }
+}
+
+TEST(settle_command, a_second_run_on_a_held_book_exits_3_at_once) {
+  TempDir book;
+  std::string holder;
+  auto lock = BookLock::TryAcquire(book.path(), "test holder pid 1", &holder);
+  ASSERT_TRUE(lock);
+  std::string output;
+  EXPECT_EQ(RunCarecardCapture("settle --data " + ExampleDir() + "/data --rules " + ExampleDir() + "/rules.yaml --book " +
+                                   book.path() + " --period 2024-B1",
+                               &output),
+            kExitClosed);
+  EXPECT_NE(output.find("held by another run (test holder pid"), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace carecard
