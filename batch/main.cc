@@ -6,6 +6,7 @@
 
 #include "batch/generator.h"
 #include "batch/settle_command.h"
+#include "batch/signing.h"
 #include "engine/settlement.h"
 #include "rules/check_report.h"
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   settle_cmd->add_option("--period", settle.period, "payout period, e.g. 2024-B1")->required();
   settle_cmd->add_flag("--close", settle.close, "close the period: its files become final");
   settle_cmd->add_option("--threads", settle.threads, "worker threads")->check(CLI::Range(1, kMaxThreads));
+  settle_cmd->add_option("--sign-key", settle.sign_key, "sign the manifest with this Ed25519 secret key (carecard keygen)");
   settle_cmd->add_option("--max-rejects", settle.max_rejects, "refuse the run when one file has more rejected rows")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
 
@@ -55,6 +57,11 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--rules", verify.rules_path)->required();
   verify_cmd->add_option("--book", verify.book_dir)->required();
   verify_cmd->add_option("--period", verify.period)->required();
+  verify_cmd->add_option("--pubkey", verify.pubkey, "check the manifest's signature with this public key");
+
+  std::string keygen_out;
+  auto* keygen_cmd = app.add_subcommand("keygen", "make an Ed25519 key pair for signing manifests");
+  keygen_cmd->add_option("--out", keygen_out, "writes OUT.key (secret, 0600) and OUT.pub")->required();
 
   GenOptions gen;
   std::string gen_months = "2024-01:2024-06";
@@ -83,6 +90,15 @@ int main(int argc, char** argv) {
     return RunExplain(explain, std::cout, std::cerr);
   }
   if (*verify_cmd) return RunVerify(verify, std::cout, std::cerr);
+  if (*keygen_cmd) {
+    std::string error;
+    if (!GenerateKeyPair(keygen_out, &error)) {
+      std::cerr << error << "\n";
+      return kExitRefused;
+    }
+    std::cout << "wrote " << keygen_out << ".key (keep it secret) and " << keygen_out << ".pub\n";
+    return kExitOk;
+  }
   if (*gen_cmd) {
     auto colon = gen_months.find(':');
     auto first = YearMonth::Parse(gen_months.substr(0, colon));

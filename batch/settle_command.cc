@@ -14,6 +14,7 @@
 #include "adapters/data_folder.h"
 #include "batch/book.h"
 #include "batch/outputs.h"
+#include "batch/signing.h"
 #include "engine/intake.h"
 #include "engine/settlement.h"
 
@@ -208,7 +209,15 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   SettlementResult result;
   std::map<std::string, std::string> files;
   if (int rc = ComputeFiles(o.rules_path, o.threads, o.close, &run, &result, &files, err)) return rc;
-  const std::string& manifest = files["manifest.json"];
+  const std::string manifest = files["manifest.json"];
+  if (!o.sign_key.empty()) {
+    std::string signature, error;
+    if (!SignMessage(o.sign_key, manifest, &signature, &error)) {
+      err << "--sign-key: " << error << "\n";
+      return kExitRefused;
+    }
+    files["manifest.json.sig"] = signature + "\n";
+  }
   std::string error;
   if (!book.WritePeriod(period, files, &error)) {
     err << "book: " << error << "\n";
@@ -376,6 +385,19 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
           << " (recomputed from the inputs and the book before " << period.ToString() << ")\n";
       return kExitDifferent;
     }
+  }
+  if (!o.pubkey.empty()) {
+    std::string signature;
+    const std::string dir = book.PeriodDir(period);
+    if (!ReadWholeFile(dir + "/manifest.json.sig", &signature, &error)) {
+      err << "unsigned: " << period.ToString() << " has no manifest.json.sig to check with --pubkey\n";
+      return kExitDifferent;
+    }
+    if (!VerifySignature(o.pubkey, files["manifest.json"], signature, &error)) {
+      err << "bad signature: " << period.ToString() << "/manifest.json.sig: " << error << "\n";
+      return kExitDifferent;
+    }
+    out << "signature ok: " << period.ToString() << "/manifest.json.sig\n";
   }
   out << "verified " << period.ToString() << (target->closed ? " (closed)" : " (draft)") << ": " << files.size()
       << " files byte-identical to a fresh computation; manifest " << Sha256Hex(files["manifest.json"]) << "\n";

@@ -28,6 +28,7 @@ struct SettleOptions {
   int threads = 1;
   int64_t max_rejects = 1'000'000;
   bool progress = false;  // progress lines on stderr (a terminal)
+  std::string sign_key;   // when set, manifest.json.sig holds an Ed25519 signature of the manifest
   Language language = Language::kEnglish;
 };
 
@@ -42,6 +43,7 @@ int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& e
 
 struct VerifyOptions {
   std::string data_dir, rules_path, book_dir, period;
+  std::string pubkey;  // when set, the period's manifest.json.sig must verify with it
 };
 int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err);
 
