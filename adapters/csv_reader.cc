@@ -48,7 +48,7 @@ int Severity(CsvProblem p) {
 // Strict UTF-8 (Unicode 15, table 3-7): no overlongs, no surrogates, nothing
 // above U+10FFFF, no truncated sequences. NUL is rejected too: no input file of
 // ours holds one, so it means binary garbage.
-bool IsValidUtf8(const char* data, size_t n) {
+bool IsValidUtf8Bytes(const char* data, size_t n) {
   const auto* s = reinterpret_cast<const unsigned char*>(data);
   constexpr uint64_t kHigh = 0x8080808080808080ULL;
   constexpr uint64_t kOnes = 0x0101010101010101ULL;
@@ -107,6 +107,8 @@ bool IsValidUtf8(const char* data, size_t n) {
 std::string ErrnoText(int err) { return std::strerror(err); }
 
 }  // namespace
+
+bool IsValidUtf8(std::string_view bytes) { return IsValidUtf8Bytes(bytes.data(), bytes.size()); }
 
 std::string_view CsvProblemText(CsvProblem p) {
   switch (p) {
@@ -233,7 +235,7 @@ struct CsvReader::Impl {
   void EndCell() {
     if (cell == nullptr) return;
     if (cell->size() > kMaxFieldBytes) Flag(CsvProblem::kFieldTooLong);
-    if (problem == CsvProblem::kNone && !IsValidUtf8(cell->data(), cell->size())) {
+    if (problem == CsvProblem::kNone && !IsValidUtf8Bytes(cell->data(), cell->size())) {
       Flag(CsvProblem::kInvalidUtf8);
     }
     cell = nullptr;

@@ -77,6 +77,11 @@ class CsvReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// True when `bytes` is strict UTF-8 (Unicode 15, table 3-7: no overlongs, no
+// surrogates, nothing above U+10FFFF, no truncated sequence) and holds no NUL.
+// The reader applies it to every cell; outputs use it for names from elsewhere.
+bool IsValidUtf8(std::string_view bytes);
+
 // The SHA-256 of a file's bytes as lowercase hex, and its size. Returns false
 // (with *error naming the file) when it cannot be read.
 bool Sha256File(const std::string& path, std::string* hex, uint64_t* size, std::string* error);

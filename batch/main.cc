@@ -4,11 +4,13 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "batch/db_command.h"
 #include "batch/generator.h"
 #include "batch/settle_command.h"
 #include "batch/signing.h"
 #include "engine/settlement.h"
 #include "rules/check_report.h"
+#include "rules/policy_cases.h"
 
 namespace {
 
@@ -28,9 +30,15 @@ int main(int argc, char** argv) {
 
   SettleOptions settle;
   auto* settle_cmd = app.add_subcommand("settle", "settle one payout period into the book");
-  settle_cmd->add_option("--data", settle.data_dir, "data folder")->required();
+  auto* settle_data = settle_cmd->add_option("--data", settle.data_dir, "data folder (file book form)");
   settle_cmd->add_option("--rules", settle.rules_path, "policy rules file")->required();
-  settle_cmd->add_option("--book", settle.book_dir, "book folder")->required();
+  auto* settle_book = settle_cmd->add_option("--book", settle.book_dir, "book folder (file book form)");
+  std::string settle_db, settle_out;
+  auto* settle_db_opt = settle_cmd->add_option(
+      "--db", settle_db, "PostgreSQL URL or key=value string; empty: PGSERVICE/PG* variables and ~/.pgpass");
+  auto* settle_out_opt = settle_cmd->add_option("--out", settle_out, "with --db: also write the period's files to OUT/PERIOD/");
+  settle_db_opt->excludes(settle_data)->excludes(settle_book);
+  settle_out_opt->needs(settle_db_opt);
   settle_cmd->add_option("--period", settle.period, "payout period, e.g. 2024-B1")->required();
   settle_cmd->add_flag("--close", settle.close, "close the period: its files become final");
   settle_cmd->add_option("--threads", settle.threads, "worker threads")->check(CLI::Range(1, kMaxThreads));
@@ -38,9 +46,26 @@ int main(int argc, char** argv) {
   settle_cmd->add_option("--max-rejects", settle.max_rejects, "refuse the run when one file has more rejected rows")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
 
+  DbMigrateOptions migrate;
+  auto* db_cmd = app.add_subcommand("db", "PostgreSQL store administration");
+  db_cmd->require_subcommand(1);
+  auto* migrate_cmd = db_cmd->add_subcommand("migrate", "apply the schema migrations the database lacks");
+  migrate_cmd->add_option("--db", migrate.db, "PostgreSQL URL or key=value string; empty: PG* variables");
+
+  ImportOptions import;
+  auto* import_cmd = app.add_subcommand("import", "load a data folder into PostgreSQL");
+  import_cmd->add_option("--db", import.db, "PostgreSQL URL or key=value string; empty: PG* variables");
+  import_cmd->add_option("--data", import.data_dir, "data folder")->required();
+  import_cmd->add_option("--rules", import.rules_path, "policy whose time zone dates the recorded verdicts");
+
   std::string check_rules;
   auto* check_cmd = app.add_subcommand("check", "validate a rules file");
   check_cmd->add_option("--rules", check_rules, "policy rules file")->required();
+
+  std::string test_rules, test_cases;
+  auto* test_cmd = app.add_subcommand("test", "run a policy's cases file (docs/policy-staff.md)");
+  test_cmd->add_option("--rules", test_rules, "policy rules file")->required();
+  test_cmd->add_option("--cases", test_cases, "cases file, e.g. rules/qingdao-2022.cases.yaml")->required();
 
   ExplainOptions explain;
   auto* explain_cmd = app.add_subcommand("explain", "print the facts and rules behind one card-month");
@@ -79,12 +104,31 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
   const Language language = ParseLanguage(lang);
+  if (*settle_cmd && settle_db_opt->count() > 0) {
+    DbSettleOptions db_settle;
+    db_settle.db = settle_db;
+    db_settle.rules_path = settle.rules_path;
+    db_settle.period = settle.period;
+    db_settle.close = settle.close;
+    db_settle.threads = settle.threads;
+    db_settle.max_rejects = settle.max_rejects;
+    db_settle.out_dir = settle_out;
+    db_settle.language = language;
+    return RunDbSettle(db_settle, std::cout, std::cerr);
+  }
+  if (*settle_cmd && (settle_data->count() == 0 || settle_book->count() == 0)) {
+    std::cerr << "settle needs --data DIR and --book DIR, or --db URL (cli.md)\n";
+    return kExitUsage;
+  }
+  if (*migrate_cmd) return RunDbMigrate(migrate, std::cout, std::cerr);
+  if (*import_cmd) return RunImport(import, std::cout, std::cerr);
   if (*settle_cmd) {
     settle.language = language;
     settle.progress = ::isatty(2) != 0;
     return RunSettle(settle, std::cout, std::cerr);
   }
   if (*check_cmd) return RunCheckCommand(check_rules, language, std::cout, std::cerr);
+  if (*test_cmd) return RunPolicyCasesCommand(test_rules, test_cases, language, std::cout, std::cerr);
   if (*explain_cmd) {
     explain.language = language;
     return RunExplain(explain, std::cout, std::cerr);

@@ -17,6 +17,7 @@
 #include "batch/signing.h"
 #include "engine/intake.h"
 #include "engine/settlement.h"
+#include "rules/explain_render.h"
 
 #ifndef CARECARD_VERSION
 #define CARECARD_VERSION "0.0.0"
@@ -26,21 +27,6 @@ namespace carecard {
 namespace fs = std::filesystem;
 
 std::string EngineVersion() { return CARECARD_VERSION; }
-
-namespace {
-
-// Everything a run computes, up to (not including) writing the book.
-struct PreparedRun {
-  PolicyLoadResult policy;
-  std::string rules_sha256;
-  std::optional<PayoutPeriod> period;
-  std::vector<BookPeriod> periods;
-  BookState book;
-  IntakeResult intake;
-  std::vector<InputFileInfo> inputs;
-  std::optional<std::string> previous_manifest_sha256;
-  std::string book_first_period;
-};
 
 int LoadPolicy(const std::string& path, Language language, PreparedRun* run, std::ostream& err) {
   run->policy = LoadPolicyFromFile(path, language);
@@ -56,6 +42,8 @@ int LoadPolicy(const std::string& path, Language language, PreparedRun* run, std
   run->rules_sha256 = Sha256Hex(bytes);
   return kExitOk;
 }
+
+namespace {
 
 int LoadBook(const Book& book, PreparedRun* run, std::ostream& err) {
   std::string error;
@@ -90,6 +78,8 @@ int LoadInputs(const std::string& data_dir, int64_t max_rejects, bool progress, 
   run->intake = intake.Finish();
   return kExitOk;
 }
+
+}  // namespace
 
 // Settles the prepared run and renders every file of the period, manifest included.
 int ComputeFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, SettlementResult* result,
@@ -159,7 +149,30 @@ void PrintSummary(const PayoutPeriod& period, bool closed, const SettlementResul
   }
 }
 
-}  // namespace
+int CheckPeriodOrder(const PayoutPeriod& period, bool close, const PreparedRun& run, std::ostream& err) {
+  const auto& latest = run.book.latest_closed;
+  if (latest && period <= *latest) {
+    err << "period " << period.ToString()
+        << (period == *latest ? " is closed" : " is before the latest closed period " + latest->ToString())
+        << "; a closed period is never rewritten: corrections are posted as adjustments in the open period\n";
+    return kExitClosed;
+  }
+  if (close) {
+    if (latest && period != latest->Next()) {
+      err << "cannot close " << period.ToString() << ": periods close in order and the next to close is "
+          << latest->Next().ToString() << "\n";
+      return kExitClosed;
+    }
+    for (const auto& bp : run.periods) {
+      if (!bp.closed && bp.period < period) {
+        err << "cannot close " << period.ToString() << ": the earlier period " << bp.period.ToString()
+            << " is settled as a draft but not closed; close it first\n";
+        return kExitClosed;
+      }
+    }
+  }
+  return kExitOk;
+}
 
 int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   PreparedRun run;
@@ -184,27 +197,7 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   }
   book.RemoveLeftovers();
   if (int rc = LoadBook(book, &run, err)) return rc;
-  const auto& latest = run.book.latest_closed;
-  if (latest && period <= *latest) {
-    err << "period " << period.ToString()
-        << (period == *latest ? " is closed" : " is before the latest closed period " + latest->ToString())
-        << "; a closed period is never rewritten: corrections are posted as adjustments in the open period\n";
-    return kExitClosed;
-  }
-  if (o.close) {
-    if (latest && period != latest->Next()) {
-      err << "cannot close " << period.ToString() << ": periods close in order and the next to close is "
-          << latest->Next().ToString() << "\n";
-      return kExitClosed;
-    }
-    for (const auto& bp : run.periods) {
-      if (!bp.closed && bp.period < period) {
-        err << "cannot close " << period.ToString() << ": the earlier period " << bp.period.ToString()
-            << " is settled as a draft but not closed; close it first\n";
-        return kExitClosed;
-      }
-    }
-  }
+  if (int rc = CheckPeriodOrder(period, o.close, run, err)) return rc;
   if (int rc = LoadInputs(o.data_dir, o.max_rejects, o.progress, &run, err)) return rc;
   SettlementResult result;
   std::map<std::string, std::string> files;
@@ -262,17 +255,21 @@ int RunExplain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
       j["subsidy"] = x.result.subsidy.ToString();
       j["rule_version"] = x.result.rule_version;
     }
-    j["steps"] = x.lines;
+    j["language"] = o.language == Language::kChinese ? "zh" : "en";
+    nlohmann::ordered_json steps = nlohmann::ordered_json::array();
+    for (const auto& step : x.steps) {
+      nlohmann::ordered_json s;
+      s["kind"] = ExplainStepKindName(step.kind);
+      s["args"] = step.args;
+      s["text"] = RenderExplainStep(step, o.language);
+      steps.push_back(std::move(s));
+    }
+    j["steps"] = std::move(steps);
     out << j.dump(2) << "\n";
   } else {
-    out << "card " << o.card_no << ", month " << month->ToString() << "\n";
-    for (const auto& line : x.lines) out << "  " << line << "\n";
-    if (x.found) {
-      out << "result: " << CardMonthStatusName(x.result.status)
-          << (x.result.reason.empty() ? "" : " (" + x.result.reason + ")") << ", net deposit "
-          << x.result.net_deposit.ToString() << ", tier " << (x.result.tier ? std::to_string(x.result.tier) : "-")
-          << ", subsidy " << x.result.subsidy.ToString() << "\n";
-    }
+    out << RenderExplainHeader(o.card_no, month->ToString(), o.language) << "\n";
+    for (const auto& step : x.steps) out << "  " << RenderExplainStep(step, o.language) << "\n";
+    if (x.found) out << RenderExplainResult(x.result, o.language) << "\n";
   }
   return x.found ? kExitOk : kExitRefused;
 }

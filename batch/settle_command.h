@@ -7,8 +7,15 @@
 
 #include <cstdint>
 #include <iosfwd>
+#include <map>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "adapters/data_folder.h"
+#include "batch/book.h"
+#include "engine/intake.h"
+#include "engine/settlement.h"
 #include "rules/policy_loader.h"
 
 namespace carecard {
@@ -48,6 +55,46 @@ struct VerifyOptions {
 int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err);
 
 std::string EngineVersion();
+
+// The steps of a settlement shared by the file book (RunSettle) and the
+// PostgreSQL store (batch/db_command.h): everything but where inputs come
+// from and where results go.
+
+// Everything a run computes, up to (not including) writing the book.
+struct PreparedRun {
+  PolicyLoadResult policy;
+  std::string rules_sha256;
+  std::optional<PayoutPeriod> period;
+  std::vector<BookPeriod> periods;
+  BookState book;
+  IntakeResult intake;
+  std::vector<InputFileInfo> inputs;
+  std::optional<std::string> previous_manifest_sha256;
+  std::string book_first_period;
+};
+
+// Loads and checks the rules file into run->policy and run->rules_sha256.
+// Returns kExitOk, or kExitRefused after printing the errors to `err`.
+int LoadPolicy(const std::string& path, Language language, PreparedRun* run, std::ostream& err);
+
+// Settles the prepared run (REQUIRES: run->period, run->book, run->intake and
+// run->inputs are filled) and renders every file of the period into *files,
+// manifest.json included. Returns kExitOk, or kExitRefused with a message.
+int ComputeFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, SettlementResult* result,
+                 std::map<std::string, std::string>* files, std::ostream& err);
+
+// The refusals of semantics.md §7 against run.book and run.periods: a closed
+// or earlier period, a close out of order or over an unclosed draft. Returns
+// kExitOk, or kExitClosed after printing why to `err`.
+int CheckPeriodOrder(const PayoutPeriod& period, bool close, const PreparedRun& run, std::ostream& err);
+
+// The summary `settle` prints: totals and exceptions by code. `where` names the destination.
+void PrintSummary(const PayoutPeriod& period, bool closed, const SettlementResult& r, const std::string& where,
+                  std::ostream& out);
+
+// Wall-clock time (UTC, ISO 8601) and host name, for run logs only: never in a period's files.
+std::string NowUtc();
+std::string HostName();
 
 }  // namespace carecard
 

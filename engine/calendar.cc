@@ -77,6 +77,11 @@ std::string Date::ToString() const {
   return buffer;
 }
 
+YearMonth YearMonth::Of(Date date) {
+  const Civil c = CivilFromDays(date.days());
+  return Of(c.year, c.month);
+}
+
 std::optional<YearMonth> YearMonth::Parse(std::string_view text) {
   int y, m;
   if (text.size() != 7 || text[4] != '-') return std::nullopt;

@@ -47,7 +47,7 @@ class YearMonth {
   constexpr YearMonth() = default;
   static constexpr YearMonth FromIndex(int32_t index) { return YearMonth(index); }
   static YearMonth Of(int year, int month) { return YearMonth(year * 12 + month - 1); }
-  static YearMonth Of(Date date) { return Of(date.year(), date.month()); }
+  static YearMonth Of(Date date);
   // Exactly YYYY-MM with month 01..12.
   static std::optional<YearMonth> Parse(std::string_view text);
 

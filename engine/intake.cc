@@ -78,8 +78,15 @@ bool IsValidCreditCode(std::string_view code) {
 }
 
 std::string MaskIdNumber(std::string_view id) {
-  if (id.size() <= 10) return std::string(id.size(), '*');
-  return std::string(id.substr(0, 6)) + std::string(id.size() - 10, '*') + std::string(id.substr(id.size() - 4));
+  // Counted in characters, not bytes: a cell may hold any UTF-8 ("身份证号码未知"),
+  // and cutting inside a character would write invalid UTF-8 into exceptions.csv.
+  std::vector<size_t> starts;  // byte offset of each character
+  for (size_t i = 0; i < id.size(); ++i) {
+    if ((static_cast<unsigned char>(id[i]) & 0xC0) != 0x80) starts.push_back(i);
+  }
+  const size_t chars = starts.size();
+  if (chars <= 10) return std::string(chars, '*');
+  return std::string(id.substr(0, starts[6])) + std::string(chars - 10, '*') + std::string(id.substr(starts[chars - 4]));
 }
 
 Intake::Intake(UtcOffset zone, YearMonth last_month) : zone_(zone), last_month_(last_month) {}
@@ -372,22 +379,26 @@ int32_t Intake::InternService(std::string_view name) {
 int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
   auto& reg = result_.registry;
   const bool deposit_file = kind_ == InputKind::kDeposits;
-  std::string txn_id(Cell(c, col::kTxnId));
-  std::string card_no(Cell(c, col::kTxnCard));
-  if (txn_id.empty()) return Reject("bad_row", line, "empty txn_id", {}, card_no), 0;
+  const std::string_view txn_view = Cell(c, col::kTxnId);
+  const std::string_view card_view = Cell(c, col::kTxnCard);
+  auto txn_id = [&] { return std::string(txn_view); };
+  auto card_no = [&] { return std::string(card_view); };
+  // The month of the row's own date goes on every exception about it, whatever the code.
+  const auto instant = Instant::Parse(Cell(c, col::kAt));
+  auto month = [&]() -> std::string { return instant ? YearMonth::Of(instant->LocalDate(zone_)).ToString() : std::string(); };
+  if (txn_view.empty()) return Reject("bad_row", line, "empty txn_id", {}, card_no(), {}, month()), 0;
 
   // Duplicate delivery or conflict: the content is every required cell as written.
-  auto& claims = deposit_file ? deposit_claims_ : consumption_claims_;
-  std::string content;
+  TxnIdTable& claims = deposit_file ? reg.deposit_ids : reg.consumption_ids;
+  uint64_t content = 0xcbf29ce484222325ull;
   const size_t width = RequiredColumns(kind_).size();
   for (size_t i = 0; i < width; ++i) {
-    content += Cell(c, static_cast<int>(i));
-    content.push_back('\x1f');
+    for (unsigned char ch : Cell(c, static_cast<int>(i))) content = (content ^ ch) * 0x100000001b3ull;
+    content = (content ^ 0x1fu) * 0x100000001b3ull;  // unit separator: "a,bc" differs from "ab,c"
   }
-  auto claim = claims.find(txn_id);
-  if (claim != claims.end()) {
-    if (claim->second.content == content) return Reject("duplicate_txn", line, "txn_id " + Quote(txn_id) + " delivered again with identical content", txn_id, card_no), 0;
-    return Reject("conflicting_txn", line, "txn_id " + Quote(txn_id) + " seen before with different content", txn_id, card_no), 0;
+  if (const int32_t seen = claims.Find(txn_view); seen >= 0) {
+    if (claims.content_hash(seen) == content) return Reject("duplicate_txn", line, "txn_id " + Quote(txn_view) + " delivered again with identical content", txn_id(), card_no(), {}, month()), 0;
+    return Reject("conflicting_txn", line, "txn_id " + Quote(txn_view) + " seen before with different content", txn_id(), card_no(), {}, month()), 0;
   }
 
   std::string_view kind_text = Cell(c, col::kKind);
@@ -403,37 +414,33 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
   } else {
     return Reject("bad_row", line,
                   "kind " + Quote(kind_text) + (deposit_file ? " is not 'deposit' or 'reversal'" : " is not 'consumption' or 'refund'"),
-                  txn_id, card_no),
+                  txn_id(), card_no(), {}, month()),
            0;
   }
-  auto instant = Instant::Parse(Cell(c, col::kAt));
-  std::string month;
-  if (instant) month = YearMonth::Of(instant->LocalDate(zone_)).ToString();
   auto amount = Money::ParsePositive(Cell(c, col::kAmount));
   if (!amount) {
     return Reject("bad_amount", line,
                   "amount " + Quote(Cell(c, col::kAmount)) + " is not a positive amount of at most 12 digits and 2 decimals, such as 100.00",
-                  txn_id, card_no, {}, month),
+                  txn_id(), card_no(), {}, month()),
            0;
   }
   if (!instant) {
     return Reject("bad_date", line,
                   "at " + Quote(Cell(c, col::kAt)) + " is not a timestamp with its offset, such as 2024-01-31T23:59:59+08:00",
-                  txn_id, card_no),
+                  txn_id(), card_no()),
            0;
   }
-  TxnClaim& mine = claims[txn_id];
-  mine.content = std::move(content);
+  const int32_t mine = claims.Insert(txn_view, content);
 
   const Date local = instant->LocalDate(zone_);
   if (YearMonth::Of(local) > last_month_) return 2;
 
-  auto card = reg.card_index.find(card_no);
-  if (card == reg.card_index.end()) return Reject("unknown_card", line, "card_no " + Quote(card_no) + " is not a known card", txn_id, card_no, {}, month), 0;
+  auto card = reg.card_index.find(std::string(card_view));
+  if (card == reg.card_index.end()) return Reject("unknown_card", line, "card_no " + Quote(card_view) + " is not a known card", txn_id(), card_no(), {}, month()), 0;
   const Card& the_card = reg.cards[static_cast<size_t>(card->second)];
 
   Transaction t;
-  t.txn_id = txn_id;
+  t.claim = mine;
   t.card = card->second;
   t.kind = kind;
   t.amount = *amount;
@@ -452,29 +459,28 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
       serving = direct->second;  // a centre may serve directly under its own id
     }
     if (serving < 0) {
-      return Reject("unknown_station", line, "station_id " + Quote(station) + " is not a known station or centre", txn_id, card_no, {}, month), 0;
+      return Reject("unknown_station", line, "station_id " + Quote(station) + " is not a known station or centre", txn_id(), card_no(), {}, month()), 0;
     }
     t.serving_center = serving;
   }
   if (kind == TxnKind::kReversal || kind == TxnKind::kRefund) {
-    std::string ref(Cell(c, deposit_file ? col::kDepositRefOrService : col::kConsumptionRef));
-    auto original = claims.find(ref);
+    const std::string_view ref = Cell(c, deposit_file ? col::kDepositRefOrService : col::kConsumptionRef);
+    const int32_t original = ref.empty() ? -1 : claims.Find(ref);
+    const int32_t ref_index = original < 0 ? -1 : claims.accepted(original);
     const TxnKind wanted = kind == TxnKind::kReversal ? TxnKind::kDeposit : TxnKind::kConsumption;
-    if (ref.empty() || original == claims.end() || original->second.accepted < 0 ||
-        reg.transactions[static_cast<size_t>(original->second.accepted)].card != t.card ||
-        reg.transactions[static_cast<size_t>(original->second.accepted)].kind != wanted) {
+    if (ref_index < 0 || reg.transactions[static_cast<size_t>(ref_index)].card != t.card ||
+        reg.transactions[static_cast<size_t>(ref_index)].kind != wanted) {
       return Reject("unknown_ref", line,
                     "ref_txn_id " + Quote(ref) + " is not an accepted " + (kind == TxnKind::kReversal ? "deposit" : "consumption") +
-                        " of card " + Quote(card_no) + " earlier in file order",
-                    txn_id, card_no, {}, month),
+                        " of card " + Quote(card_view) + " earlier in file order",
+                    txn_id(), card_no(), {}, month()),
              0;
     }
-    const int32_t ref_index = original->second.accepted;
     Money remaining = remaining_[static_cast<size_t>(ref_index)];
     if (t.amount > remaining) {
       return Reject("over_reversal", line,
                     "amount " + t.amount.ToString() + " is more than the " + remaining.ToString() + " that remains of " + Quote(ref),
-                    txn_id, card_no, {}, month),
+                    txn_id(), card_no(), {}, month()),
              0;
     }
     remaining_[static_cast<size_t>(ref_index)] = remaining - t.amount;
@@ -493,7 +499,7 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
       Warn("cross_center_consumption", line,
            "served by centre " + Quote(reg.centers[static_cast<size_t>(t.serving_center)].center_id) + ", card belongs to " +
                Quote(reg.centers[static_cast<size_t>(the_card.center)].center_id),
-           txn_id, card_no, {}, month);
+           txn_id(), card_no(), {}, month());
     }
   }
   if (kind == TxnKind::kDeposit) {
@@ -501,15 +507,15 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
     if (!the_card.ActiveOn(local)) {
       t.counted = false;
       Warn("deposit_on_inactive_card", line, "card is not active on " + local.ToString() + "; not counted toward a subsidy",
-           txn_id, card_no, {}, month);
+           txn_id(), card_no(), {}, month());
     } else if (!elder.AliveOn(local)) {
       t.counted = false;
       Warn("deposit_after_death", line,
            "holder died on " + elder.death_date->ToString() + ", deposit dated " + local.ToString() + "; not counted toward a subsidy",
-           txn_id, card_no, {}, month);
+           txn_id(), card_no(), {}, month());
     }
   }
-  mine.accepted = static_cast<int32_t>(reg.transactions.size());
+  claims.set_accepted(mine, static_cast<int32_t>(reg.transactions.size()));
   remaining_.push_back(t.amount);
   reg.transactions.push_back(std::move(t));
   return 1;

@@ -22,6 +22,7 @@
 #include "engine/exceptions.h"
 #include "engine/money.h"
 #include "engine/policy.h"
+#include "engine/txn_id_table.h"
 
 namespace carecard {
 
@@ -92,7 +93,7 @@ enum class TxnKind : uint8_t { kDeposit, kReversal, kConsumption, kRefund };
 
 // An accepted, undeferred transaction row.
 struct Transaction {
-  std::string txn_id;
+  int32_t claim = -1;   // its txn_id: a claim in Registry::deposit_ids or consumption_ids (by kind)
   int32_t card = -1;
   TxnKind kind = TxnKind::kDeposit;
   Money amount;
@@ -125,6 +126,12 @@ struct Registry {
   std::unordered_map<std::string, int32_t> card_index;
   std::vector<std::string> services;  // interned service names
   std::vector<Transaction> transactions;  // in file order
+  TxnIdTable deposit_ids;      // txn_ids of the deposit files
+  TxnIdTable consumption_ids;  // txn_ids of the consumption files
+  std::string_view TxnId(const Transaction& t) const {
+    return t.kind == TxnKind::kDeposit || t.kind == TxnKind::kReversal ? deposit_ids.id(t.claim)
+                                                                        : consumption_ids.id(t.claim);
+  }
   std::vector<PlatformBalance> platform_balances;
 };
 
@@ -161,10 +168,6 @@ class Intake {
   IntakeResult Finish();
 
  private:
-  struct TxnClaim {
-    std::string content;       // every cell as written, joined, for duplicate detection
-    int32_t accepted = -1;     // index in transactions when the row was accepted
-  };
   std::string_view Cell(const std::vector<std::string>& cells, int column) const;
   void Reject(std::string_view code, int64_t line, std::string detail, std::string txn_id = {}, std::string card_no = {},
               std::string person_id = {}, std::string month = {});
@@ -185,8 +188,6 @@ class Intake {
   IntakeResult result_;
   std::unordered_map<std::string, int32_t> elder_by_id_number_;
   std::unordered_map<std::string, int32_t> service_index_;
-  std::unordered_map<std::string, TxnClaim> deposit_claims_;
-  std::unordered_map<std::string, TxnClaim> consumption_claims_;
   std::vector<Money> remaining_;  // per accepted transaction: amount not yet reversed/refunded
   InputKind kind_ = InputKind::kCenters;
   std::vector<int> column_of_;    // canonical column -> position in the file

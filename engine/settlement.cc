@@ -42,13 +42,15 @@ bool Flows::IsZero() const {
 
 namespace {
 
-// The months this run settles: the closed periods' months (recomputed for
-// adjustments) and the period's own. Months of an unclosed period between them
-// are not settled by this run: they earn nothing until their own period is settled.
+// The months this run settles (semantics.md §7): every month from the book's
+// first period to the period's last. Months of closed periods are recomputed
+// for adjustments; months of a draft period lying between the latest closed
+// period and this one are computed too, so that their subsidies are on card
+// balances, but they are neither paid nor adjusted by this run.
 struct SettledMonths {
   std::vector<YearMonth> closed;  // ascending
   std::vector<YearMonth> current; // ascending
-  std::vector<YearMonth> all;     // closed then current
+  std::vector<YearMonth> all;     // ascending, from the book's first month
 };
 
 SettledMonths ComputeSettledMonths(const PayoutPeriod& period, const BookState& book) {
@@ -59,8 +61,8 @@ SettledMonths ComputeSettledMonths(const PayoutPeriod& period, const BookState& 
     }
   }
   for (YearMonth x = period.first_month(); x <= period.last_month(); x = x.Next()) m.current.push_back(x);
-  m.all = m.closed;
-  m.all.insert(m.all.end(), m.current.begin(), m.current.end());
+  const YearMonth first = book.first_closed ? book.first_closed->first_month() : period.first_month();
+  for (YearMonth x = first; x <= period.last_month(); x = x.Next()) m.all.push_back(x);
   return m;
 }
 
@@ -100,7 +102,7 @@ Money NetDeposit(const Context& ctx, int32_t card, YearMonth month) {
   return net;
 }
 
-std::optional<int> AssessmentLevel(const Elder& elder, YearMonth month, int valid_months, std::string* why) {
+std::optional<int> AssessmentLevel(const Elder& elder, YearMonth month, int valid_months, ExplainStep* why) {
   const Date last = month.last_day();
   const Assessment* latest = nullptr;
   for (const auto& a : elder.assessments) {
@@ -111,20 +113,20 @@ std::optional<int> AssessmentLevel(const Elder& elder, YearMonth month, int vali
     }
   }
   if (!latest) {
-    if (why) *why = "no assessment dated on or before " + last.ToString();
+    if (why) *why = ExplainStep{ExplainStepKind::kAssessmentNone, {last.ToString()}};
     return std::nullopt;
   }
   Date valid_through = AddMonthsClamped(latest->assessed_on, valid_months);
   if (valid_through < last) {
     if (why) {
-      *why = "latest assessment (level " + std::to_string(latest->level) + ", " + latest->assessed_on.ToString() +
-             ") expired on " + valid_through.ToString();
+      *why = ExplainStep{ExplainStepKind::kAssessmentExpired,
+                         {std::to_string(latest->level), latest->assessed_on.ToString(), valid_through.ToString()}};
     }
     return std::nullopt;
   }
   if (why) {
-    *why = "level " + std::to_string(latest->level) + " assessed " + latest->assessed_on.ToString() + ", valid through " +
-           valid_through.ToString();
+    *why = ExplainStep{ExplainStepKind::kAssessmentValid,
+                       {std::to_string(latest->level), latest->assessed_on.ToString(), valid_through.ToString()}};
   }
   return latest->level;
 }
@@ -137,37 +139,46 @@ int ActiveAliveDays(const Card& card, const Elder& elder, YearMonth month) {
   return to < from ? 0 : to.days() - from.days() + 1;
 }
 
-// semantics.md §5, in order. `explain` (optional) receives one line per fact and check.
-CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth month, std::vector<std::string>* explain) {
+// semantics.md §5, in order. `explain` (optional) receives one step per fact and check.
+CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth month, std::vector<ExplainStep>* explain,
+                            const Money* known_net_deposit = nullptr) {
   const Card& card = ctx.reg.cards[static_cast<size_t>(card_index)];
   const Elder& elder = ctx.reg.elders[static_cast<size_t>(card.elder)];
-  auto say = [&](std::string line) {
-    if (explain) explain->push_back(std::move(line));
+  auto say = [&](ExplainStepKind kind, std::vector<std::string> args = {}) {
+    explain->push_back(ExplainStep{kind, std::move(args)});
   };
   CardMonth cm;
   cm.month = month;
   cm.card = card_index;
-  cm.net_deposit = NetDeposit(ctx, card_index, month);
-  say("net deposit in " + month.ToString() + ": " + cm.net_deposit.ToString());
+  cm.net_deposit = known_net_deposit ? *known_net_deposit : NetDeposit(ctx, card_index, month);
+  if (explain) say(ExplainStepKind::kNetDeposit, {month.ToString(), cm.net_deposit.ToString()});
 
   const PolicyVersion* version = ctx.policy.VersionFor(month);
   if (!version) {
-    say("no policy version is in force for " + month.ToString() + " -> ineligible (no_policy_in_force)");
+    if (explain) say(ExplainStepKind::kNoPolicyInForce, {month.ToString()});
     cm.status = CardMonthStatus::kIneligible;
     cm.reason = "no_policy_in_force";
     return cm;
   }
   cm.rule_version = ctx.policy.RuleVersion(*version);
-  say("rule version in force: " + cm.rule_version);
+  if (explain) {
+    say(ExplainStepKind::kVersionInForce,
+        {cm.rule_version, version->from.ToString(), version->to ? version->to->ToString() : std::string()});
+  }
 
   // 1. Holder alive on the month's first day.
   if (elder.death_date && *elder.death_date < month.first_day()) {
-    say("1. holder alive on " + month.first_day().ToString() + ": no, died " + elder.death_date->ToString() + " -> deceased");
+    if (explain) say(ExplainStepKind::kDeceased, {month.first_day().ToString(), elder.death_date->ToString()});
     cm.status = CardMonthStatus::kDeceased;
     return cm;
   }
-  say(std::string("1. holder alive on ") + month.first_day().ToString() + ": yes" +
-      (elder.death_date ? " (died " + elder.death_date->ToString() + ", the month of death still earns)" : ""));
+  if (explain) {
+    if (elder.death_date) {
+      say(ExplainStepKind::kAliveDiedInMonth, {month.first_day().ToString(), elder.death_date->ToString()});
+    } else {
+      say(ExplainStepKind::kAlive, {month.first_day().ToString()});
+    }
+  }
 
   // 2. One card per elder: the earliest issued (ties: smallest card_no).
   int32_t kept = -1;
@@ -182,41 +193,65 @@ CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth mo
     if (std::tie(o.issued_on, o.card_no) < std::tie(k.issued_on, k.card_no)) kept = other;
   }
   if (kept != card_index) {
-    say("2. one card per elder: card " + ctx.reg.cards[static_cast<size_t>(kept)].card_no +
-        " (issued earlier) is the elder's card this month -> duplicate_card");
+    if (explain) {
+      const Card& k = ctx.reg.cards[static_cast<size_t>(kept)];
+      say(ExplainStepKind::kDuplicateCard, {k.card_no, k.issued_on.ToString()});
+    }
     cm.status = CardMonthStatus::kDuplicateCard;
     return cm;
   }
-  say("2. one card per elder: this is the elder's card for the month");
+  if (explain) {
+    int active = 0;
+    for (int32_t other : elder.cards) active += ctx.reg.cards[static_cast<size_t>(other)].ActiveIn(month) ? 1 : 0;
+    say(ExplainStepKind::kElderCard, {std::to_string(active)});
+  }
 
   // 3. Exclusions, in the order written.
   for (const auto& exclusion : version->exclusions) {
-    if (!exclusion.AppliesTo(card.card_type)) continue;
+    const std::string choice_name = explain && exclusion.choice ? std::string(ChoiceName(*exclusion.choice)) : "";
+    if (!exclusion.AppliesTo(card.card_type)) {
+      if (explain) {
+        say(ExplainStepKind::kExclusionNotForType,
+            {std::string(ProgramName(exclusion.program)), choice_name, std::to_string(card.card_type)});
+      }
+      continue;
+    }
     for (const auto& e : elder.enrollments) {
       if (e.program != exclusion.program || !e.Overlaps(month.first_day(), month.last_day())) continue;
       if (exclusion.choice && e.choice != *exclusion.choice) continue;
       cm.status = CardMonthStatus::kExcluded;
       cm.reason = std::string(ProgramName(exclusion.program));
-      say("3. exclusion " + cm.reason + (exclusion.choice ? " (" + std::string(ChoiceName(*exclusion.choice)) + ")" : "") +
-          ": enrolled with " + e.institution_id + " from " + e.start_on.ToString() +
-          (e.end_on ? " to " + e.end_on->ToString() : "") + " -> excluded");
+      if (explain) {
+        say(ExplainStepKind::kExcluded, {cm.reason, choice_name, e.institution_id, e.start_on.ToString(),
+                                         e.end_on ? e.end_on->ToString() : std::string()});
+      }
       return cm;
     }
+    if (explain) say(ExplainStepKind::kExclusionNotEnrolled, {std::string(ProgramName(exclusion.program)), choice_name});
   }
-  say("3. exclusions: none applies");
+  if (explain && version->exclusions.empty()) say(ExplainStepKind::kNoExclusions);
 
   // 4. Eligibility facts.
   HolderFacts facts;
   facts.age = CompletedYears(elder.birth_date, month.last_day());
-  std::string assessment_why;
+  ExplainStep assessment_why;
   facts.assessment = AssessmentLevel(elder, month, version->assessment_valid_months, explain ? &assessment_why : nullptr);
   facts.rural = elder.rural;
   facts.urban = !elder.rural;
   facts.flags = elder.flags;
-  say("4. facts on " + month.last_day().ToString() + ": age " + std::to_string(facts.age) + " (born " +
-      elder.birth_date.ToString() + "), assessment " +
-      (facts.assessment ? std::to_string(*facts.assessment) : std::string("absent")) + " (" + assessment_why + "), " +
-      (facts.rural ? "rural" : "urban"));
+  if (explain) {
+    say(ExplainStepKind::kAge, {month.last_day().ToString(), std::to_string(facts.age), elder.birth_date.ToString()});
+    explain->push_back(std::move(assessment_why));
+    say(ExplainStepKind::kHukouFact, {facts.rural ? "rural" : "urban"});
+    std::string flags;
+    for (int i = 0; i < kPersonFlagCount; ++i) {
+      if (elder.flags & (1u << i)) flags += (flags.empty() ? "" : ", ") + std::string(PersonFlagName(i));
+    }
+    say(ExplainStepKind::kFlagsFact, {flags});
+    if (!version->allow_lower_tier && card.card_type > 1) {
+      say(ExplainStepKind::kLowerTierNotAllowed, {std::to_string(card.card_type)});
+    }
+  }
 
   // 5. Tier: the highest type up to the card's own that the holder is eligible
   // for and that the month's net deposit reaches.
@@ -224,11 +259,14 @@ CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth mo
   const int lowest = version->allow_lower_tier ? 1 : card.card_type;
   for (int t = card.card_type; t >= lowest; --t) {
     const CardTypeRule* rule = version->FindCardType(t);
-    if (!rule) continue;
+    if (!rule) {
+      if (explain) say(ExplainStepKind::kTypeNotInVersion, {std::to_string(t)});
+      continue;
+    }
     const bool eligible = rule->eligible->Evaluate(facts);
     if (explain) {
-      say("5. type " + std::to_string(t) + " eligibility '" + rule->eligible->source() + "': " +
-          (eligible ? "yes" : "no") + " [" + rule->eligible->Explain(facts) + "]");
+      say(eligible ? ExplainStepKind::kEligible : ExplainStepKind::kNotEligible,
+          {std::to_string(t), rule->name, rule->eligible->source(), rule->eligible->Explain(facts)});
     }
     if (!eligible) continue;
     eligible_somewhere = true;
@@ -236,25 +274,30 @@ CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth mo
       cm.tier = t;
       cm.subsidy = rule->monthly_subsidy;
       cm.status = CardMonthStatus::kPaid;
-      say("   net deposit " + cm.net_deposit.ToString() + " >= " + rule->min_monthly_deposit.ToString() + " -> tier " +
-          std::to_string(t) + ", subsidy " + rule->monthly_subsidy.ToString());
+      if (explain) {
+        say(ExplainStepKind::kThresholdMet, {std::to_string(t), cm.net_deposit.ToString(),
+                                             rule->min_monthly_deposit.ToString(), rule->monthly_subsidy.ToString()});
+      }
       break;
     }
-    say("   net deposit " + cm.net_deposit.ToString() + " < " + rule->min_monthly_deposit.ToString());
+    if (explain) {
+      say(ExplainStepKind::kThresholdNotMet,
+          {std::to_string(t), cm.net_deposit.ToString(), rule->min_monthly_deposit.ToString()});
+    }
   }
   if (cm.tier == 0) {
     cm.status = eligible_somewhere ? CardMonthStatus::kBelowThreshold : CardMonthStatus::kIneligible;
     if (!eligible_somewhere) cm.reason = "not_eligible";
-    say(std::string("-> ") + CardMonthStatusName(cm.status) + ", subsidy 0.00");
+    if (explain) say(eligible_somewhere ? ExplainStepKind::kBelowThreshold : ExplainStepKind::kIneligible);
     return cm;
   }
   // 6. Proration by days active and alive.
   if (version->proration == Proration::kByDays) {
     const int days = ActiveAliveDays(card, elder, month);
     cm.subsidy = cm.subsidy.MultiplyRatio(days, month.days(), version->rounding);
-    say("6. prorated by days: " + std::to_string(days) + "/" + std::to_string(month.days()) + " -> " + cm.subsidy.ToString());
+    if (explain) say(ExplainStepKind::kProrated, {std::to_string(days), std::to_string(month.days()), cm.subsidy.ToString()});
   }
-  say("-> paid, subsidy " + cm.subsidy.ToString());
+  if (explain) say(ExplainStepKind::kPaid, {std::to_string(cm.tier), cm.subsidy.ToString()});
   return cm;
 }
 
@@ -292,9 +335,27 @@ class ElderSettler {
     const Card& card = ctx_.reg.cards[static_cast<size_t>(card_index)];
     // Card-months of every settled month in which the card is active.
     std::vector<std::pair<YearMonth, Money>> subsidies;  // month -> subsidy, ascending
-    for (YearMonth m : ctx_.months.all) {
+    // Net deposits of every settled month in one pass over the card's ledger.
+    const auto& months = ctx_.months.all;
+    nets_.assign(months.size(), Money());
+    auto slot = [&](YearMonth m) -> Money* {
+      auto it = std::lower_bound(months.begin(), months.end(), m);
+      return it != months.end() && *it == m ? &nets_[static_cast<size_t>(it - months.begin())] : nullptr;
+    };
+    for (int32_t i : ctx_.card_txns[static_cast<size_t>(card_index)]) {
+      const Transaction& t = ctx_.reg.transactions[static_cast<size_t>(i)];
+      if (!t.counted) continue;
+      if (t.kind == TxnKind::kDeposit) {
+        if (Money* net = slot(YearMonth::Of(t.local_date))) *net += t.amount;
+      } else if (t.kind == TxnKind::kReversal) {
+        const Transaction& orig = ctx_.reg.transactions[static_cast<size_t>(t.ref)];
+        if (Money* net = slot(YearMonth::Of(orig.local_date))) *net -= t.amount;
+      }
+    }
+    for (size_t mi = 0; mi < months.size(); ++mi) {
+      const YearMonth m = months[mi];
       if (!card.ActiveIn(m)) continue;
-      CardMonth cm = EvaluateCardMonth(ctx_, card_index, m, nullptr);
+      CardMonth cm = EvaluateCardMonth(ctx_, card_index, m, nullptr, &nets_[mi]);
       subsidies.emplace_back(m, cm.subsidy);
       if (ctx_.period.Contains(m)) {
         if (cm.status == CardMonthStatus::kDuplicateCard) {
@@ -303,7 +364,7 @@ class ElderSettler {
                                                      "the elder has an earlier-issued card active this month"});
         }
         out_->period_card_months.push_back(std::move(cm));
-      } else {
+      } else if (!ctx_.months.closed.empty() && m <= ctx_.months.closed.back()) {
         out_->closed_card_months.push_back(std::move(cm));
       }
     }
@@ -370,7 +431,8 @@ class ElderSettler {
           }
           if (balance.is_negative()) {
             out_->exceptions.push_back(ExceptionRecord{
-                "overdraft", Severity::kWarning, ctx_.intake.files[static_cast<size_t>(t.file)].file, t.line, t.txn_id,
+                "overdraft", Severity::kWarning, ctx_.intake.files[static_cast<size_t>(t.file)].file, t.line,
+                std::string(ctx_.reg.TxnId(t)),
                 card.card_no, "", month.ToString(), "balance after this consumption is " + balance.ToString()});
           }
           break;
@@ -424,6 +486,7 @@ class ElderSettler {
   const Context& ctx_;
   const BookState& book_;
   WorkerOutput* out_;
+  std::vector<Money> nets_;  // per settled month, reused between cards
 };
 
 template <typename T, typename Less>
@@ -462,7 +525,9 @@ SettlementResult Settle(const Policy& policy, const PayoutPeriod& period, Intake
         const Transaction& x = reg.transactions[static_cast<size_t>(a)];
         const Transaction& y = reg.transactions[static_cast<size_t>(b)];
         const int cx = TxnClass(x.kind), cy = TxnClass(y.kind);
-        return std::tie(x.at, cx, x.txn_id) < std::tie(y.at, cy, y.txn_id);
+        if (x.at != y.at) return x.at < y.at;
+        if (cx != cy) return cx < cy;
+        return reg.TxnId(x) < reg.TxnId(y);
       });
       std::stable_sort(card_balances[c].begin(), card_balances[c].end(), [&](int32_t a, int32_t b) {
         return reg.platform_balances[static_cast<size_t>(a)].as_of < reg.platform_balances[static_cast<size_t>(b)].as_of;
@@ -637,10 +702,13 @@ SettlementResult Settle(const Policy& policy, const PayoutPeriod& period, Intake
 CardMonthExplanation ExplainCardMonth(const Policy& policy, const PayoutPeriod& period, const IntakeResult& intake,
                                       const BookState& book, const std::string& card_no, YearMonth month) {
   CardMonthExplanation out;
+  auto say = [&](ExplainStepKind kind, std::vector<std::string> args = {}) {
+    out.steps.push_back(ExplainStep{kind, std::move(args)});
+  };
   const Registry& reg = intake.registry;
   auto it = reg.card_index.find(card_no);
   if (it == reg.card_index.end()) {
-    out.lines.push_back("card " + card_no + " is not an accepted card of the registry (see exceptions.csv)");
+    say(ExplainStepKind::kCardNotFound, {card_no});
     return out;
   }
   const SettledMonths months = ComputeSettledMonths(period, book);
@@ -652,43 +720,96 @@ CardMonthExplanation ExplainCardMonth(const Policy& policy, const PayoutPeriod& 
   const Context ctx{policy, period, intake, reg, months, card_txns, card_balances};
   const Card& card = reg.cards[static_cast<size_t>(it->second)];
   const Elder& elder = reg.elders[static_cast<size_t>(card.elder)];
-  out.lines.push_back("card " + card.card_no + ", type " + std::to_string(card.card_type) + ", centre " +
-                      reg.centers[static_cast<size_t>(card.center)].center_id + ", issued " + card.issued_on.ToString() +
-                      (card.closed_on ? ", closed " + card.closed_on->ToString() : ", open"));
+  say(ExplainStepKind::kCard, {card.card_no, std::to_string(card.card_type), reg.centers[static_cast<size_t>(card.center)].center_id,
+                               card.issued_on.ToString(), card.closed_on ? card.closed_on->ToString() : std::string()});
   std::string flags;
   for (int i = 0; i < kPersonFlagCount; ++i) {
     if (elder.flags & (1u << i)) flags += (flags.empty() ? "" : ", ") + std::string(PersonFlagName(i));
   }
-  out.lines.push_back("holder " + elder.person_id + ", born " + elder.birth_date.ToString() + ", " +
-                      (elder.rural ? "rural" : "urban") + " hukou" +
-                      (elder.death_date ? ", died " + elder.death_date->ToString() : "") +
-                      (flags.empty() ? "" : ", flags: " + flags));
+  say(ExplainStepKind::kHolder, {elder.person_id, elder.birth_date.ToString(), elder.rural ? "rural" : "urban",
+                                 elder.death_date ? elder.death_date->ToString() : std::string(), flags});
   for (const auto& a : elder.assessments) {
-    out.lines.push_back("assessment: level " + std::to_string(a.level) + " on " + a.assessed_on.ToString());
+    say(ExplainStepKind::kAssessmentOnFile, {std::to_string(a.level), a.assessed_on.ToString()});
   }
+  if (elder.assessments.empty()) say(ExplainStepKind::kNoAssessmentOnFile);
   for (const auto& e : elder.enrollments) {
-    out.lines.push_back("enrolment: " + std::string(ProgramName(e.program)) + " with " + e.institution_id + " from " +
-                        e.start_on.ToString() + (e.end_on ? " to " + e.end_on->ToString() : " (ongoing)") +
-                        (e.choice != EnrollmentChoice::kNone ? ", choice " + std::string(ChoiceName(e.choice)) : ""));
+    say(ExplainStepKind::kEnrollmentOnFile, {std::string(ProgramName(e.program)), e.institution_id, e.start_on.ToString(),
+                                             e.end_on ? e.end_on->ToString() : std::string(), std::string(ChoiceName(e.choice))});
   }
+  // The deposits dated in the month and the reversals of them, whenever dated.
   for (int32_t i : card_txns[static_cast<size_t>(it->second)]) {
     const Transaction& t = reg.transactions[static_cast<size_t>(i)];
     const bool deposit_side = t.kind == TxnKind::kDeposit || t.kind == TxnKind::kReversal;
     if (!deposit_side) continue;
     const Transaction& dated = t.kind == TxnKind::kReversal ? reg.transactions[static_cast<size_t>(t.ref)] : t;
     if (YearMonth::Of(dated.local_date) != month) continue;
-    out.lines.push_back(std::string(t.kind == TxnKind::kDeposit ? "deposit " : "reversal ") + t.txn_id + " " +
-                        t.amount.ToString() + " on " + t.local_date.ToString() +
-                        (t.kind == TxnKind::kReversal ? " of " + dated.txn_id : "") +
-                        (t.counted ? " (counted)" : " (not counted: card inactive or holder deceased)"));
+    std::vector<std::string> args{std::string(reg.TxnId(t)), t.amount.ToString(), t.local_date.ToString()};
+    if (t.kind == TxnKind::kReversal) {
+      args.emplace_back(reg.TxnId(dated));
+      if (t.counted) args.push_back(dated.local_date.ToString());
+      say(t.counted ? ExplainStepKind::kReversalCounted : ExplainStepKind::kReversalNotCounted, std::move(args));
+    } else if (t.counted) {
+      say(ExplainStepKind::kDepositCounted, std::move(args));
+    } else if (!card.ActiveOn(t.local_date) || !elder.death_date) {
+      say(ExplainStepKind::kDepositNotCountedInactive, std::move(args));
+    } else {
+      args.push_back(elder.death_date->ToString());
+      say(ExplainStepKind::kDepositNotCountedDeceased, std::move(args));
+    }
   }
   if (!card.ActiveIn(month)) {
-    out.lines.push_back("the card is not active on any day of " + month.ToString() + ": no card-month");
+    say(ExplainStepKind::kCardNotActive, {month.ToString()});
     return out;
   }
   out.found = true;
-  out.result = EvaluateCardMonth(ctx, it->second, month, &out.lines);
+  out.result = EvaluateCardMonth(ctx, it->second, month, &out.steps);
   return out;
+}
+
+const char* ExplainStepKindName(ExplainStepKind kind) {
+  switch (kind) {
+    case ExplainStepKind::kCardNotFound: return "card_not_found";
+    case ExplainStepKind::kCard: return "card";
+    case ExplainStepKind::kHolder: return "holder";
+    case ExplainStepKind::kAssessmentOnFile: return "assessment_on_file";
+    case ExplainStepKind::kNoAssessmentOnFile: return "no_assessment_on_file";
+    case ExplainStepKind::kEnrollmentOnFile: return "enrollment_on_file";
+    case ExplainStepKind::kDepositCounted: return "deposit_counted";
+    case ExplainStepKind::kDepositNotCountedInactive: return "deposit_not_counted_inactive";
+    case ExplainStepKind::kDepositNotCountedDeceased: return "deposit_not_counted_deceased";
+    case ExplainStepKind::kReversalCounted: return "reversal_counted";
+    case ExplainStepKind::kReversalNotCounted: return "reversal_not_counted";
+    case ExplainStepKind::kCardNotActive: return "card_not_active";
+    case ExplainStepKind::kNetDeposit: return "net_deposit";
+    case ExplainStepKind::kNoPolicyInForce: return "no_policy_in_force";
+    case ExplainStepKind::kVersionInForce: return "version_in_force";
+    case ExplainStepKind::kAlive: return "alive";
+    case ExplainStepKind::kAliveDiedInMonth: return "alive_died_in_month";
+    case ExplainStepKind::kDeceased: return "deceased";
+    case ExplainStepKind::kElderCard: return "elder_card";
+    case ExplainStepKind::kDuplicateCard: return "duplicate_card";
+    case ExplainStepKind::kExclusionNotForType: return "exclusion_not_for_type";
+    case ExplainStepKind::kExclusionNotEnrolled: return "exclusion_not_enrolled";
+    case ExplainStepKind::kExcluded: return "excluded";
+    case ExplainStepKind::kNoExclusions: return "no_exclusions";
+    case ExplainStepKind::kAge: return "age";
+    case ExplainStepKind::kAssessmentValid: return "assessment_valid";
+    case ExplainStepKind::kAssessmentExpired: return "assessment_expired";
+    case ExplainStepKind::kAssessmentNone: return "assessment_none";
+    case ExplainStepKind::kHukouFact: return "hukou";
+    case ExplainStepKind::kFlagsFact: return "flags";
+    case ExplainStepKind::kLowerTierNotAllowed: return "lower_tier_not_allowed";
+    case ExplainStepKind::kTypeNotInVersion: return "type_not_in_version";
+    case ExplainStepKind::kEligible: return "eligible";
+    case ExplainStepKind::kNotEligible: return "not_eligible";
+    case ExplainStepKind::kThresholdMet: return "threshold_met";
+    case ExplainStepKind::kThresholdNotMet: return "threshold_not_met";
+    case ExplainStepKind::kProrated: return "prorated";
+    case ExplainStepKind::kPaid: return "paid";
+    case ExplainStepKind::kBelowThreshold: return "below_threshold";
+    case ExplainStepKind::kIneligible: return "ineligible";
+  }
+  return "unknown";
 }
 
 }  // namespace carecard

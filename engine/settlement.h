@@ -122,11 +122,69 @@ inline constexpr int kMaxThreads = 256;
 SettlementResult Settle(const Policy& policy, const PayoutPeriod& period, IntakeResult& intake, const BookState& book,
                         const SettlementOptions& options);
 
+// One fact or check behind a card-month, for `explain`. The engine states what
+// it found as data; rules/explain_render.h turns a step into a sentence in
+// English or Chinese. Arguments are plain values as the files write them
+// (dates YYYY-MM-DD, months YYYY-MM, amounts 0.00, ids, names); the comment on
+// each kind lists them in order. An empty argument means "none".
+enum class ExplainStepKind {
+  // Facts on file.
+  kCardNotFound,              // card_no
+  kCard,                      // card_no, card_type, center_id, issued_on, closed_on
+  kHolder,                    // person_id, birth_date, hukou (rural|urban), death_date, flags ("a, b")
+  kAssessmentOnFile,          // level, assessed_on
+  kNoAssessmentOnFile,        //
+  kEnrollmentOnFile,          // program, institution_id, start_on, end_on, choice
+  kDepositCounted,            // txn_id, amount, date
+  kDepositNotCountedInactive, // txn_id, amount, date (the card was not active that day)
+  kDepositNotCountedDeceased, // txn_id, amount, date, death_date
+  kReversalCounted,           // txn_id, amount, date, deposit txn_id, deposit date
+  kReversalNotCounted,        // txn_id, amount, date, deposit txn_id (its deposit was not counted)
+  kCardNotActive,             // month (no card-month)
+  // The evaluation, in the order of semantics.md §5.
+  kNetDeposit,                // month, amount
+  kNoPolicyInForce,           // month
+  kVersionInForce,            // rule_version, from, to
+  kAlive,                     // the month's first day
+  kAliveDiedInMonth,          // the month's first day, death_date
+  kDeceased,                  // the month's first day, death_date
+  kElderCard,                 // number of the elder's cards active in the month
+  kDuplicateCard,             // the kept card_no, its issued_on
+  kExclusionNotForType,       // program, choice, card_type
+  kExclusionNotEnrolled,      // program, choice
+  kExcluded,                  // program, choice, institution_id, start_on, end_on
+  kNoExclusions,              //
+  kAge,                       // the month's last day, age, birth_date
+  kAssessmentValid,           // level, assessed_on, valid_through
+  kAssessmentExpired,         // level, assessed_on, valid_through
+  kAssessmentNone,            // the month's last day
+  kHukouFact,                 // rural|urban
+  kFlagsFact,                 // flags ("a, b")
+  kLowerTierNotAllowed,       // card_type
+  kTypeNotInVersion,          // type
+  kEligible,                  // type, type name, expression, the rule's own account of its parts
+  kNotEligible,               // type, type name, expression, the rule's own account of its parts
+  kThresholdMet,              // type, net deposit, minimum, subsidy
+  kThresholdNotMet,           // type, net deposit, minimum
+  kProrated,                  // days, days in the month, subsidy
+  kPaid,                      // tier, subsidy
+  kBelowThreshold,            //
+  kIneligible,                //
+};
+inline constexpr int kExplainStepKindCount = static_cast<int>(ExplainStepKind::kIneligible) + 1;
+// A stable identifier for tools ("threshold_not_met").
+const char* ExplainStepKindName(ExplainStepKind kind);
+
+struct ExplainStep {
+  ExplainStepKind kind = ExplainStepKind::kCardNotFound;
+  std::vector<std::string> args;
+};
+
 // The facts and checks behind one card-month, in order, for `explain`.
 struct CardMonthExplanation {
-  bool found = false;
+  bool found = false;  // false: the card is unknown or not active in the month
   CardMonth result;
-  std::vector<std::string> lines;  // for people, in English
+  std::vector<ExplainStep> steps;
 };
 CardMonthExplanation ExplainCardMonth(const Policy& policy, const PayoutPeriod& period, const IntakeResult& intake,
                                       const BookState& book, const std::string& card_no, YearMonth month);

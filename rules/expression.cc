@@ -84,15 +84,20 @@ struct NumberValue {
 
 class CompiledExpression final : public EligibilityRule {
  public:
-  CompiledExpression(std::string source, std::vector<Node> nodes, std::vector<int32_t> children, int32_t root)
-      : source_(std::move(source)), nodes_(std::move(nodes)), children_(std::move(children)), root_(root) {}
+  CompiledExpression(std::string source, std::vector<Node> nodes, std::vector<int32_t> children, int32_t root,
+                     Language language)
+      : source_(std::move(source)),
+        nodes_(std::move(nodes)),
+        children_(std::move(children)),
+        root_(root),
+        language_(language) {}
 
   bool Evaluate(const HolderFacts& facts) const override { return EvaluateBoolean(root_, facts); }
 
   std::string Explain(const HolderFacts& facts) const override {
     std::string out;
     ExplainNode(root_, facts, out);
-    if (out.empty()) out = std::string(source_) + " -> " + (Evaluate(facts) ? "true" : "false");
+    if (out.empty()) out = std::string(source_) + " -> " + std::string(Truth(Evaluate(facts)));
     return out;
   }
 
@@ -100,6 +105,14 @@ class CompiledExpression final : public EligibilityRule {
 
  private:
   const Node& node(int32_t index) const { return nodes_[static_cast<size_t>(index)]; }
+
+  // The words of Explain in the language the rule was compiled for.
+  std::string_view Truth(bool value) const {
+    if (language_ == Language::kChinese) return value ? "成立" : "不成立";
+    return value ? "true" : "false";
+  }
+  std::string_view Is() const { return language_ == Language::kChinese ? " 为 " : " is "; }
+  std::string_view Absent() const { return language_ == Language::kChinese ? "缺失" : "absent"; }
 
   static bool BooleanVariable(Variable variable, const HolderFacts& facts) {
     switch (variable) {
@@ -173,12 +186,12 @@ class CompiledExpression final : public EligibilityRule {
   void AppendValue(int32_t index, const HolderFacts& facts, std::string& out) const {
     const Node& n = node(index);
     out.append(Text(n));
-    out.append(" is ");
+    out.append(Is());
     if (IsNumberVariable(n.variable)) {
       const NumberValue value = EvaluateNumber(index, facts);
-      out.append(value.present ? std::to_string(value.value) : "absent");
+      out.append(value.present ? std::to_string(value.value) : std::string(Absent()));
     } else {
-      out.append(BooleanVariable(n.variable, facts) ? "true" : "false");
+      out.append(Truth(BooleanVariable(n.variable, facts)));
     }
   }
 
@@ -192,7 +205,8 @@ class CompiledExpression final : public EligibilityRule {
       case NodeKind::kVariable:
         if (!out.empty()) out.append("; ");
         out.append(Text(n));
-        out.append(BooleanVariable(n.variable, facts) ? " = true" : " = false");
+        out.append(" = ");
+        out.append(Truth(BooleanVariable(n.variable, facts)));
         return;
       case NodeKind::kNot: ExplainNode(n.a, facts, out); return;
       case NodeKind::kAnd:
@@ -216,7 +230,8 @@ class CompiledExpression final : public EligibilityRule {
           first_value = false;
           AppendValue(operand, facts, out);
         }
-        out.append(EvaluateComparison(n, facts) ? " -> true" : " -> false");
+        out.append(" -> ");
+        out.append(Truth(EvaluateComparison(n, facts)));
         return;
       }
     }
@@ -226,6 +241,7 @@ class CompiledExpression final : public EligibilityRule {
   const std::vector<Node> nodes_;
   const std::vector<int32_t> children_;
   const int32_t root_;
+  const Language language_;  // of Explain's words
 };
 
 // ---------------------------------------------------------------------------
@@ -282,7 +298,7 @@ class Compiler {
         Fail(1, Format(MessageId::kExprEmpty, language_));
       } else if (auto root = ParseOr(); root && ExpectEnd() && CheckWholeIsBoolean(*root)) {
         result.rule = std::make_shared<CompiledExpression>(std::string(source_), std::move(nodes_),
-                                                           std::move(children_), root->node);
+                                                           std::move(children_), root->node, language_);
       }
     }
     result.error = std::move(error_);

@@ -52,7 +52,9 @@ struct ExpressionCompileResult {
 };
 
 // Compiles `source`. Reports the first error found (syntax, unknown name or
-// type) and never throws on bad input.
+// type) and never throws on bad input. `language` is that of the error and of
+// the compiled rule's Explain ("age >= 60: age is 73 -> true" or
+// "age >= 60: age 为 73 -> 成立").
 ExpressionCompileResult CompileEligibilityExpression(std::string_view source,
                                                      Language language = Language::kEnglish);
 

@@ -99,6 +99,44 @@ enum class MessageId {
   kExprNotABoolean,           // {0} expression
   // `check` output.
   kCheckCardType,         // {0} type, {1} " name" or "", {2} deposit, {3} subsidy
+  // Policy cases (policy_cases.h): the cases file.
+  kCasesFileUnreadable,   // {0} reason
+  kCasesFileTooLarge,     // {0} size limit in bytes
+  kCasesEmptyFile,
+  kCasesNone,
+  kPlaceCasesFile,
+  kPlaceCase,             // {0} case name
+  kPlaceCaseEntry,        // {0} 1-based entry number, for a case without a readable name
+  kPlaceCaseElder,        // {0} case name
+  kPlaceCaseAssessment,   // {0} case name, {1} 1-based number
+  kPlaceCaseCard,         // {0} case name, {1} 1-based number
+  kPlaceCaseDeposit,      // {0} case name, {1} 1-based number
+  kPlaceCaseReversal,     // {0} case name, {1} deposit number, {2} reversal number
+  kPlaceCaseEnrollment,   // {0} case name, {1} 1-based number
+  kPlaceCaseExpect,       // {0} case name
+  kExpectCaseList,
+  kExpectEntryList,       // a list of mappings
+  kExpectDate,
+  kExpectTimestamp,
+  kExpectHukou,
+  kExpectFlag,            // {0} the flags
+  kExpectLevel,
+  kExpectStandard,
+  kExpectProgram,
+  kExpectChoice,
+  kExpectStatus,          // {0} the statuses
+  kExpectTier,
+  kExpectAmountOrZero,
+  kExpectCaseCardNo,      // {0} the case's card numbers
+  kCaseDepositNeedsTime,  // {0} place
+  kCaseDepositTwoTimes,   // {0} place
+  kDuplicateCaseName,     // {0} name, {1} first line
+  kDuplicateCaseCardNo,   // {0} card_no, {1} place
+  // Policy cases: the runner's report.
+  kCaseDifference,        // {0} field, {1} expected, {2} got
+  kCaseNoCardMonth,       // {0} card_no, {1} month
+  kCaseRowsRejected,      // {0} the intake's codes and details
+  kCasesSummary,          // {0} passed, {1} failed
   kCount,  // not a message: the number of entries
 };
 

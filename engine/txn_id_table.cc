@@ -1,0 +1,70 @@
+#include "engine/txn_id_table.h"
+
+#include <cassert>
+#include <cstring>
+#include <stdexcept>
+
+namespace carecard {
+
+TxnIdTable::TxnIdTable() : start_{0}, slots_(1024, 0) {}
+
+uint64_t TxnIdTable::Hash(std::string_view bytes) {
+  // FNV-1a, then a murmur finaliser to spread the low bits used for slots.
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
+  return h;
+}
+
+int32_t TxnIdTable::Find(std::string_view key) const {
+  const uint64_t h = Hash(key);
+  const uint32_t tag = static_cast<uint32_t>(h >> 32);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = static_cast<size_t>(h) & mask;; i = (i + 1) & mask) {
+    const uint32_t slot = slots_[i];
+    if (slot == 0) return -1;
+    const int32_t claim = static_cast<int32_t>(slot - 1);
+    if (id_hash_[slot - 1] == tag && id(claim) == key) return claim;
+  }
+}
+
+int32_t TxnIdTable::Insert(std::string_view key, uint64_t content_hash) {
+  assert(Find(key) == -1);
+  if (static_cast<int64_t>(content_.size()) >= kMaxClaimsPerFamily) {
+    throw std::length_error("more than " + std::to_string(kMaxClaimsPerFamily) + " transaction ids in one family");
+  }
+  if ((content_.size() + 1) * 4 > slots_.size() * 3) Grow();
+  const int32_t claim = static_cast<int32_t>(content_.size());
+  bytes_.insert(bytes_.end(), key.begin(), key.end());
+  start_.push_back(bytes_.size());
+  content_.push_back(content_hash);
+  accepted_.push_back(-1);
+  const uint64_t h = Hash(key);
+  id_hash_.push_back(static_cast<uint32_t>(h >> 32));
+  const size_t mask = slots_.size() - 1;
+  size_t i = static_cast<size_t>(h) & mask;
+  while (slots_[i] != 0) i = (i + 1) & mask;
+  slots_[i] = static_cast<uint32_t>(claim + 1);
+  return claim;
+}
+
+void TxnIdTable::Grow() {
+  std::vector<uint32_t> bigger(slots_.size() * 2, 0);
+  const size_t mask = bigger.size() - 1;
+  for (size_t claim = 0; claim < content_.size(); ++claim) {
+    const uint64_t h = Hash(id(static_cast<int32_t>(claim)));
+    size_t i = static_cast<size_t>(h) & mask;
+    while (bigger[i] != 0) i = (i + 1) & mask;
+    bigger[i] = static_cast<uint32_t>(claim + 1);
+  }
+  slots_.swap(bigger);
+}
+
+}  // namespace carecard

@@ -1,0 +1,56 @@
+// TxnIdTable: the txn_ids claimed in one transaction family (deposit files
+// together, consumption files together), for duplicate and reference checks.
+//
+// Built for tens of millions of rows: ids live in one byte arena (no string per
+// row), an open-addressing table of 32-bit slots finds them, and each claim keeps
+// a 64-bit hash of the row's content. The content hash only tells a duplicate
+// delivery (identical cells) from a conflict (different cells); both are
+// rejected, so a hash collision could at worst swap those two codes, never
+// accept or drop a row. Not thread-safe.
+#ifndef CARECARD_ENGINE_TXN_ID_TABLE_H_
+#define CARECARD_ENGINE_TXN_ID_TABLE_H_
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace carecard {
+
+// Claims beyond this refuse the run rather than grow without bound.
+inline constexpr int64_t kMaxClaimsPerFamily = 1'000'000'000;
+
+class TxnIdTable {
+ public:
+  TxnIdTable();
+
+  // The claim of `id`, or -1.
+  int32_t Find(std::string_view id) const;
+  // Claims `id`. REQUIRES: Find(id) == -1. Throws std::length_error past kMaxClaimsPerFamily.
+  int32_t Insert(std::string_view id, uint64_t content_hash);
+
+  std::string_view id(int32_t claim) const {
+    return {bytes_.data() + start_[static_cast<size_t>(claim)],
+            static_cast<size_t>(start_[static_cast<size_t>(claim) + 1] - start_[static_cast<size_t>(claim)])};
+  }
+  uint64_t content_hash(int32_t claim) const { return content_[static_cast<size_t>(claim)]; }
+  // The accepted transaction of a claim, or -1 when the claiming row was rejected later or deferred.
+  int32_t accepted(int32_t claim) const { return accepted_[static_cast<size_t>(claim)]; }
+  void set_accepted(int32_t claim, int32_t transaction) { accepted_[static_cast<size_t>(claim)] = transaction; }
+  size_t size() const { return content_.size(); }
+
+  static uint64_t Hash(std::string_view bytes);
+
+ private:
+  void Grow();
+
+  std::vector<char> bytes_;
+  std::vector<uint64_t> start_;    // size() + 1 offsets into bytes_
+  std::vector<uint64_t> content_;
+  std::vector<int32_t> accepted_;
+  std::vector<uint32_t> id_hash_;  // low bits of Hash(id), to skip most string compares
+  std::vector<uint32_t> slots_;    // claim + 1, 0 = empty; size a power of two
+};
+
+}  // namespace carecard
+
+#endif  // CARECARD_ENGINE_TXN_ID_TABLE_H_

@@ -1,0 +1,209 @@
+// Properties that hold for any data: generated folders with bad rows, late rows
+// and late death registrations, settled over two periods.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "adapters/csv_reader.h"
+#include "batch/generator.h"
+#include "batch/settle_command.h"
+#include "tests/batch/test_files.h"
+
+namespace carecard {
+namespace {
+namespace fs = std::filesystem;
+using testing::Slurp;
+using testing::TempDir;
+
+using Row = std::map<std::string, std::string>;
+
+std::vector<Row> ReadCsv(const std::string& path) {
+  std::string error;
+  auto reader = CsvReader::Open(path, &error);
+  EXPECT_TRUE(reader) << error;
+  std::vector<Row> rows;
+  CsvRow row;
+  if (!reader || !reader->Next(&row)) return rows;
+  const std::vector<std::string> header = row.cells;
+  while (reader->Next(&row)) {
+    Row r;
+    for (size_t i = 0; i < header.size() && i < row.cells.size(); ++i) r[header[i]] = row.cells[i];
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+Money M(const std::string& text) {
+  auto m = Money::ParseSigned(text);
+  EXPECT_TRUE(m) << text;
+  return m.value_or(Money());
+}
+
+class GeneratedBook : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    GenOptions gen;
+    gen.out_dir = *dir_ / "data";
+    gen.cards = 2500;
+    gen.first_month = YearMonth::Of(2024, 1);
+    gen.last_month = YearMonth::Of(2024, 4);
+    gen.seed = 20240101;
+    gen.bad_row_share = 0.03;
+    GenSummary summary;
+    std::string error;
+    ASSERT_TRUE(GenerateDataFolder(gen, &summary, &error)) << error;
+    ASSERT_EQ(Settle("2024-B1", true), kExitOk);
+    // Late news after the close: a death registered late and a late deposit in a closed month.
+    AddLateRows(*dir_ / "data");
+    ASSERT_EQ(Settle("2024-B2", false), kExitOk);
+  }
+  static void TearDownTestSuite() { delete dir_; }
+
+  static int Settle(const std::string& period, bool close, int threads = 1, const std::string& book = "book") {
+    SettleOptions o;
+    o.data_dir = *dir_ / "data";
+    o.rules_path = testing::SourceDir() + "/rules/qingdao-2022.yaml";
+    o.book_dir = *dir_ / book;
+    o.period = period;
+    o.close = close;
+    o.threads = threads;
+    std::ostringstream out, err;
+    int rc = RunSettle(o, out, err);
+    EXPECT_EQ(rc, 0) << err.str();
+    return rc;
+  }
+
+  static void AddLateRows(const std::string& data) {
+    auto cards = ReadCsv(data + "/cards.csv");
+    auto persons = ReadCsv(data + "/persons.csv");
+    // Register a death on 2023-12-31 for the first few persons with no death date.
+    std::string text = Slurp(data + "/persons.csv");
+    int changed = 0;
+    for (const auto& p : persons) {
+      if (changed == 5) break;
+      if (!p.count("death_date") || !p.at("death_date").empty() || p.at("person_id").empty()) continue;
+      const std::string line_start = "\n" + p.at("person_id") + ",";
+      size_t at = text.find(line_start);
+      if (at == std::string::npos) continue;
+      size_t end = text.find('\n', at + 1);
+      if (end == std::string::npos || text[end - 1] != ',') continue;
+      text.insert(end, "2023-12-31");
+      ++changed;
+    }
+    testing::WriteFile(data + "/persons.csv", text);
+    std::ofstream late(data + "/deposits-zz-late.csv");
+    late << "txn_id,card_no,kind,amount,at,channel,ref_txn_id\n";
+    for (size_t i = 0; i < 20 && i < cards.size(); ++i) {
+      late << "LATE" << i << "," << cards[i]["card_no"] << ",deposit,150.00,2024-02-10T10:00:00+08:00,cash,\n";
+    }
+  }
+
+  static TempDir* dir_;
+};
+TempDir* GeneratedBook::dir_ = nullptr;
+
+TEST_F(GeneratedBook, opening_plus_flows_is_closing_for_every_card) {
+  for (const char* period : {"2024-B1", "2024-B2"}) {
+    auto rows = ReadCsv(*dir_ / (std::string("book/") + period + "/statements.csv"));
+    ASSERT_GT(rows.size(), 1000u);
+    for (auto& r : rows) {
+      EXPECT_EQ(M(r["opening"]) + M(r["deposits"]) - M(r["reversals"]) + M(r["subsidies"]) - M(r["consumption"]) +
+                    M(r["refunds"]),
+                M(r["closing"]))
+          << period << " " << r["card_no"];
+    }
+  }
+}
+
+TEST_F(GeneratedBook, each_statement_opens_with_the_last_closing_balance) {
+  std::map<std::string, Money> closing;
+  for (auto& r : ReadCsv(*dir_ / "book/2024-B1/statements.csv")) closing[r["card_no"]] = M(r["closing"]);
+  for (auto& r : ReadCsv(*dir_ / "book/2024-B2/statements.csv")) EXPECT_EQ(M(r["opening"]), closing[r["card_no"]]) << r["card_no"];
+}
+
+TEST_F(GeneratedBook, payouts_are_subsidies_plus_adjustments_plus_carry_for_every_centre) {
+  for (const char* period : {"2024-B1", "2024-B2"}) {
+    const std::string dir = *dir_ / (std::string("book/") + period);
+    std::map<std::string, Money> subsidies, adjustments;
+    for (auto& r : ReadCsv(dir + "/card_months.csv")) subsidies[r["center_id"]] += M(r["subsidy"]);
+    for (auto& r : ReadCsv(dir + "/adjustments.csv")) {
+      adjustments[r["center_id"]] += M(r["amount"]);
+      EXPECT_EQ(M(r["recorded_subsidy"]) + M(r["amount"]), M(r["recomputed_subsidy"]));
+    }
+    for (auto& p : ReadCsv(dir + "/payouts.csv")) {
+      const std::string c = p["center_id"];
+      EXPECT_EQ(M(p["subsidy_total"]), subsidies[c]) << period << " " << c;
+      EXPECT_EQ(M(p["adjustment_total"]), adjustments[c]) << period << " " << c;
+      EXPECT_EQ(M(p["payout"]) + M(p["carried_out"]), M(p["subsidy_total"]) + M(p["adjustment_total"]) + M(p["carried_in"]));
+      EXPECT_FALSE(M(p["payout"]).is_negative());
+      EXPECT_FALSE(M(p["carried_out"]) > Money());
+    }
+  }
+}
+
+TEST_F(GeneratedBook, late_news_about_closed_months_becomes_adjustments) {
+  auto adjustments = ReadCsv(*dir_ / "book/2024-B2/adjustments.csv");
+  int deceased = 0, paid = 0;
+  for (auto& r : adjustments) {
+    EXPECT_TRUE(r["original_month"] == "2024-01" || r["original_month"] == "2024-02") << r["original_month"];
+    deceased += r["reason"] == "deceased";
+    paid += r["reason"] == "paid";
+  }
+  EXPECT_GT(deceased, 0);
+  EXPECT_GT(paid, 0);
+}
+
+TEST_F(GeneratedBook, rows_read_are_accepted_plus_rejected_plus_deferred_for_every_file) {
+  auto manifest = nlohmann::json::parse(Slurp(*dir_ / "book/2024-B1/manifest.json"));
+  int64_t rejected = 0, deferred = 0;
+  for (const auto& f : manifest["inputs"]) {
+    EXPECT_EQ(f["rows_read"].get<int64_t>(),
+              f["rows_accepted"].get<int64_t>() + f["rows_rejected"].get<int64_t>() + f["rows_deferred"].get<int64_t>())
+        << f["file"];
+    // Every non-blank line after the header is a row read.
+    std::string text = Slurp(*dir_ / ("data/" + f["file"].get<std::string>()));
+    int64_t lines = 0;
+    for (char c : text) lines += c == '\n';
+    EXPECT_LE(f["rows_read"].get<int64_t>(), lines - 1) << f["file"];
+    rejected += f["rows_rejected"].get<int64_t>();
+    deferred += f["rows_deferred"].get<int64_t>();
+  }
+  EXPECT_GT(rejected, 0);
+  EXPECT_GT(deferred, 0);  // March and April rows wait for their period
+  // Every rejected row is in exceptions.csv with its file and line.
+  int64_t errors = 0;
+  for (auto& e : ReadCsv(*dir_ / "book/2024-B1/exceptions.csv")) {
+    if (e["severity"] == "error" && e["code"] != "duplicate_card") {
+      ++errors;
+      EXPECT_FALSE(e["file"].empty());
+      EXPECT_GT(std::stoll(e["line"]), 1);
+    }
+  }
+  EXPECT_EQ(errors, rejected);
+}
+
+TEST_F(GeneratedBook, paid_card_months_and_only_they_carry_a_subsidy_and_a_tier) {
+  for (auto& r : ReadCsv(*dir_ / "book/2024-B2/card_months.csv")) {
+    const bool paid = r["status"] == "paid";
+    EXPECT_EQ(paid, M(r["subsidy"]) > Money()) << r["card_no"] << " " << r["month"];
+    EXPECT_EQ(paid, !r["tier"].empty());
+  }
+}
+
+TEST_F(GeneratedBook, two_threads_write_the_same_bytes_as_one) {
+  fs::create_directories(*dir_ / "book2");
+  fs::copy(*dir_ / "book/2024-B1", *dir_ / "book2/2024-B1", fs::copy_options::recursive);
+  ASSERT_EQ(Settle("2024-B2", false, 2, "book2"), kExitOk);
+  for (const auto& entry : fs::directory_iterator(*dir_ / "book/2024-B2")) {
+    const std::string name = entry.path().filename().string();
+    EXPECT_EQ(Slurp(entry.path().string()), Slurp(*dir_ / ("book2/2024-B2/" + name))) << name;
+  }
+}
+
+}  // namespace
+}  // namespace carecard
