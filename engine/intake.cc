@@ -396,7 +396,8 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
     for (unsigned char ch : Cell(c, static_cast<int>(i))) content = (content ^ ch) * 0x100000001b3ull;
     content = (content ^ 0x1fu) * 0x100000001b3ull;  // unit separator: "a,bc" differs from "ab,c"
   }
-  if (const int32_t seen = claims.Find(txn_view); seen >= 0) {
+  const uint64_t txn_hash = TxnIdTable::Hash(txn_view);
+  if (const int32_t seen = claims.Find(txn_view, txn_hash); seen >= 0) {
     if (claims.content_hash(seen) == content) return Reject("duplicate_txn", line, "txn_id " + Quote(txn_view) + " delivered again with identical content", txn_id(), card_no(), {}, month()), 0;
     return Reject("conflicting_txn", line, "txn_id " + Quote(txn_view) + " seen before with different content", txn_id(), card_no(), {}, month()), 0;
   }
@@ -430,12 +431,12 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
                   txn_id(), card_no()),
            0;
   }
-  const int32_t mine = claims.Insert(txn_view, content);
+  const int32_t mine = claims.Insert(txn_view, txn_hash, content);
 
   const Date local = instant->LocalDate(zone_);
   if (YearMonth::Of(local) > last_month_) return 2;
 
-  auto card = reg.card_index.find(std::string(card_view));
+  auto card = reg.card_index.find(card_view);
   if (card == reg.card_index.end()) return Reject("unknown_card", line, "card_no " + Quote(card_view) + " is not a known card", txn_id(), card_no(), {}, month()), 0;
   const Card& the_card = reg.cards[static_cast<size_t>(card->second)];
 

@@ -115,15 +115,23 @@ struct PlatformBalance {
   int64_t line = 0;
 };
 
+// Hash for maps keyed by ids: looks up by string_view without building a string.
+struct IdHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view id) const { return static_cast<size_t>(TxnIdTable::Hash(id)); }
+};
+template <typename V>
+using IdMap = std::unordered_map<std::string, V, IdHash, std::equal_to<>>;
+
 struct Registry {
   std::vector<Center> centers;
-  std::unordered_map<std::string, int32_t> center_index;
-  std::unordered_map<std::string, int32_t> station_center;  // station_id (or centre id) -> centre
+  IdMap<int32_t> center_index;
+  IdMap<int32_t> station_center;  // station_id (or centre id) -> centre
   std::vector<Person> persons;
-  std::unordered_map<std::string, int32_t> person_index;
+  IdMap<int32_t> person_index;
   std::vector<Elder> elders;
   std::vector<Card> cards;
-  std::unordered_map<std::string, int32_t> card_index;
+  IdMap<int32_t> card_index;
   std::vector<std::string> services;  // interned service names
   std::vector<Transaction> transactions;  // in file order
   TxnIdTable deposit_ids;      // txn_ids of the deposit files

@@ -23,20 +23,20 @@ uint64_t TxnIdTable::Hash(std::string_view bytes) {
   return h;
 }
 
-int32_t TxnIdTable::Find(std::string_view key) const {
-  const uint64_t h = Hash(key);
-  const uint32_t tag = static_cast<uint32_t>(h >> 32);
+int32_t TxnIdTable::Find(std::string_view key, uint64_t h) const {
+  const uint64_t tag = h >> 32;
   const size_t mask = slots_.size() - 1;
   for (size_t i = static_cast<size_t>(h) & mask;; i = (i + 1) & mask) {
-    const uint32_t slot = slots_[i];
+    const uint64_t slot = slots_[i];
     if (slot == 0) return -1;
-    const int32_t claim = static_cast<int32_t>(slot - 1);
-    if (id_hash_[slot - 1] == tag && id(claim) == key) return claim;
+    if ((slot >> 32) != tag) continue;
+    const int32_t claim = static_cast<int32_t>((slot & 0xffffffffu) - 1);
+    if (id(claim) == key) return claim;
   }
 }
 
-int32_t TxnIdTable::Insert(std::string_view key, uint64_t content_hash) {
-  assert(Find(key) == -1);
+int32_t TxnIdTable::Insert(std::string_view key, uint64_t h, uint64_t content_hash) {
+  assert(Find(key, h) == -1);
   if (static_cast<int64_t>(content_.size()) >= kMaxClaimsPerFamily) {
     throw std::length_error("more than " + std::to_string(kMaxClaimsPerFamily) + " transaction ids in one family");
   }
@@ -46,23 +46,21 @@ int32_t TxnIdTable::Insert(std::string_view key, uint64_t content_hash) {
   start_.push_back(bytes_.size());
   content_.push_back(content_hash);
   accepted_.push_back(-1);
-  const uint64_t h = Hash(key);
-  id_hash_.push_back(static_cast<uint32_t>(h >> 32));
-  const size_t mask = slots_.size() - 1;
-  size_t i = static_cast<size_t>(h) & mask;
-  while (slots_[i] != 0) i = (i + 1) & mask;
-  slots_[i] = static_cast<uint32_t>(claim + 1);
+  Place(slots_, h, claim);
   return claim;
 }
 
+void TxnIdTable::Place(std::vector<uint64_t>& slots, uint64_t h, int32_t claim) {
+  const size_t mask = slots.size() - 1;
+  size_t i = static_cast<size_t>(h) & mask;
+  while (slots[i] != 0) i = (i + 1) & mask;
+  slots[i] = (h >> 32) << 32 | static_cast<uint64_t>(claim + 1);
+}
+
 void TxnIdTable::Grow() {
-  std::vector<uint32_t> bigger(slots_.size() * 2, 0);
-  const size_t mask = bigger.size() - 1;
+  std::vector<uint64_t> bigger(slots_.size() * 2, 0);
   for (size_t claim = 0; claim < content_.size(); ++claim) {
-    const uint64_t h = Hash(id(static_cast<int32_t>(claim)));
-    size_t i = static_cast<size_t>(h) & mask;
-    while (bigger[i] != 0) i = (i + 1) & mask;
-    bigger[i] = static_cast<uint32_t>(claim + 1);
+    Place(bigger, Hash(id(static_cast<int32_t>(claim))), static_cast<int32_t>(claim));
   }
   slots_.swap(bigger);
 }

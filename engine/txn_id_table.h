@@ -23,10 +23,12 @@ class TxnIdTable {
  public:
   TxnIdTable();
 
-  // The claim of `id`, or -1.
-  int32_t Find(std::string_view id) const;
+  // The claim of `id`, or -1. `id_hash` is Hash(id), computed once by callers that also insert.
+  int32_t Find(std::string_view id) const { return Find(id, Hash(id)); }
+  int32_t Find(std::string_view id, uint64_t id_hash) const;
   // Claims `id`. REQUIRES: Find(id) == -1. Throws std::length_error past kMaxClaimsPerFamily.
-  int32_t Insert(std::string_view id, uint64_t content_hash);
+  int32_t Insert(std::string_view id, uint64_t content_hash) { return Insert(id, Hash(id), content_hash); }
+  int32_t Insert(std::string_view id, uint64_t id_hash, uint64_t content_hash);
 
   std::string_view id(int32_t claim) const {
     return {bytes_.data() + start_[static_cast<size_t>(claim)],
@@ -42,13 +44,15 @@ class TxnIdTable {
 
  private:
   void Grow();
+  static void Place(std::vector<uint64_t>& slots, uint64_t id_hash, int32_t claim);
 
   std::vector<char> bytes_;
   std::vector<uint64_t> start_;    // size() + 1 offsets into bytes_
   std::vector<uint64_t> content_;
   std::vector<int32_t> accepted_;
-  std::vector<uint32_t> id_hash_;  // low bits of Hash(id), to skip most string compares
-  std::vector<uint32_t> slots_;    // claim + 1, 0 = empty; size a power of two
+  // A slot holds (high 32 bits of Hash(id)) << 32 | (claim + 1); 0 = empty. The
+  // tag skips almost every string compare without touching the arena.
+  std::vector<uint64_t> slots_;    // size a power of two, at most 3/4 full
 };
 
 }  // namespace carecard

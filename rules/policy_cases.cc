@@ -325,7 +325,7 @@ class CasesLoader {
   void ReadDocument() {
     std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text_));
     if (docs.empty() || IsEmpty(docs[0])) {
-      Report(Location{}, M(MessageId::kCasesEmptyFile));
+      Report(Location{0, 0}, M(MessageId::kCasesEmptyFile));
       return;
     }
     if (docs.size() > 1) Report(At(docs[1]), M(MessageId::kSecondDocument));

@@ -96,7 +96,9 @@ TEST_F(ExplainWorkedExample, every_card_month_agrees_with_card_months_csv_in_eng
       ASSERT_FALSE(j["steps"].empty());
       for (const auto& step : j["steps"]) {
         ASSERT_TRUE(step.contains("kind") && step.contains("args") && step.contains("text"));
-        if (language == Language::kChinese) EXPECT_TRUE(HasChinese(step["text"])) << step["text"];
+        if (language == Language::kChinese) {
+          EXPECT_TRUE(HasChinese(step["text"])) << step["text"];
+        }
       }
 
       std::string text;

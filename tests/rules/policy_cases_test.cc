@@ -206,7 +206,7 @@ TEST(policy_cases, unknown_and_missing_keys_are_named_with_a_suggestion) {
   for (const auto& e : r.errors) lines.push_back(e.ToString());
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[0],
-            "c.yaml:6:53: 'card' in deposit 1 of case 'a' is 'QD0002'; expected the card_no of a card of this case: "
+            "c.yaml:6:57: 'card' in deposit 1 of case 'a' is 'QD0002'; expected the card_no of a card of this case: "
             "QD0001; did you mean 'QD0001'?");
   EXPECT_EQ(lines[1], "c.yaml:7:18: missing required key 'choice' in enrolment 1 of case 'a'");
   EXPECT_EQ(lines[2], "c.yaml:8:5: unknown key 'expcet' in case 'a'; did you mean 'expect'?");

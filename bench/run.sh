@@ -1,0 +1,329 @@
+#!/usr/bin/env bash
+# Reproduces the performance figures of issue 7 in one command (see bench/README.md).
+#
+#   bench/run.sh                 # 200,000 cards (~4M transaction rows): carecard -t1/-t2, wc -l, DuckDB
+#   bench/run.sh --large         # also 2,000,000 cards (~40M rows, ~3.6 GB of disk): scaling figures
+#   bench/run.sh --history       # also 24 periods of 20,000 cards: cost of the 1st vs the 24th period
+#   bench/run.sh --micro         # also the Google Benchmark micro-benchmarks (bench/micro)
+#
+# Environment: CARECARD_BENCH_DATA=DIR keeps the data sets elsewhere (default bench/data).
+# Options: --reps N (default 3; medians are reported), --cards N (default 200000),
+#          --history-cards N (default 20000), --no-duckdb, --only-extra (skip the main comparison).
+# Builds carecard in Release into build-bench/ (ninja -j2) when needed, generates the data sets
+# once into bench/data/ (ignored by git), installs DuckDB's npm package into bench/node_modules
+# when missing (a benchmark peer only: carecard never loads it), and prints a table of medians.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+build="$root/build-bench"
+data="${CARECARD_BENCH_DATA:-$here/data}"  # override to share data sets between trees
+work="$data/work"
+results_dir="$data/results"
+rules="$root/rules/qingdao-2022.yaml"
+
+reps=3
+cards=200000
+large=0
+history=0
+micro=0
+duckdb=1
+main=1
+history_cards=20000
+large_cards=2000000
+
+while (($#)); do
+  case "$1" in
+    --large) large=1 ;;
+    --history) history=1 ;;
+    --micro) micro=1 ;;
+    --no-duckdb) duckdb=0 ;;
+    --only-extra) main=0 ;;
+    --reps) reps="$2"; shift ;;
+    --cards) cards="$2"; shift ;;
+    --history-cards) history_cards="$2"; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 1 ;;
+  esac
+  shift
+done
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+[[ -x /usr/bin/time ]] || die "/usr/bin/time is needed for peak RSS (apt-get install time)"
+command -v python3 >/dev/null || die "python3 is needed for the summary table"
+
+# --- build --------------------------------------------------------------------
+targets=(carecard)
+((micro)) && targets+=(carecard_micro)
+if [[ ! -f "$build/build.ninja" ]] || ! grep -q 'CARECARD_BENCH:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+  log "configuring $build (Release)"
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCARECARD_TESTS=OFF -DCARECARD_BENCH=ON >/dev/null
+fi
+log "building ${targets[*]} (ninja -j2; a no-op when up to date)"
+ninja -C "$build" -j2 "${targets[@]}" >/dev/null
+carecard="$build/carecard"
+[[ -x "$carecard" ]] || die "no $carecard after the build"
+
+# --- DuckDB (benchmark peer, npm) --------------------------------------------------
+if ((duckdb && main)); then
+  command -v node >/dev/null || die "node is needed for the DuckDB peer (or pass --no-duckdb)"
+  if [[ ! -d "$here/node_modules/@duckdb/node-api" ]]; then
+    log "installing @duckdb/node-api into bench/node_modules"
+    (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund >/dev/null)
+  fi
+fi
+
+# --- data sets --------------------------------------------------------------------
+free_mb() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
+
+# gen_once DIR CARDS MONTHS: generates a data folder unless DIR/.done says it is there.
+gen_once() {
+  local dir="$1" n="$2" months="$3"
+  local want="gen --cards $n --months $months --seed 1"
+  if [[ -f "$dir/.done" && "$(head -1 "$dir/.done")" == "$want" ]]; then return 0; fi
+  # ~1.8 MB per 1,000 cards and 2 months; ask for twice that free.
+  local nmonths need
+  nmonths=$(python3 -c "a,b='$months'.split(':');print((int(b[:4])-int(a[:4]))*12+int(b[5:])-int(a[5:])+1)")
+  need=$(( n * nmonths * 9 / 10000 * 2 + 100 ))
+  mkdir -p "$data"
+  local free; free=$(free_mb "$data")
+  ((free > need)) || die "generating $n cards x $nmonths months needs ~$need MB free in $data; only $free MB"
+  log "generating $dir ($n cards, $months); needs ~$((need / 2)) MB"
+  rm -rf "$dir"
+  "$carecard" gen --out "$dir" --cards "$n" --months "$months" --seed 1 >&2
+  local txn_rows all_rows
+  txn_rows=$(cat "$dir"/deposits*.csv "$dir"/consumption*.csv | wc -l)
+  txn_rows=$((txn_rows - $(ls "$dir"/deposits*.csv "$dir"/consumption*.csv | wc -l)))
+  all_rows=$(cat "$dir"/*.csv | wc -l)
+  all_rows=$((all_rows - $(ls "$dir"/*.csv | wc -l)))
+  printf '%s\ntxn_rows=%s\nall_rows=%s\nbytes=%s\ncards=%s\n' "$want" "$txn_rows" "$all_rows" \
+    "$(du -sb "$dir" | cut -f1)" "$n" >"$dir/.done"
+}
+meta() { sed -n "s/^$2=//p" "$1/.done"; }
+
+mkdir -p "$work" "$results_dir"
+stamp="$(date +%Y%m%d-%H%M%S)"
+results="$results_dir/$stamp.tsv"
+printf 'set\tcase\trep\tseconds\trss_kb\tcpu_s\textra\n' >"$results"
+
+# measure SET CASE REP CMD...: runs CMD under /usr/bin/time -v, appends a row to $results.
+# The wall time is taken around the command; for DuckDB the query time it prints replaces it.
+measure() {
+  local set="$1" case="$2" rep="$3"; shift 3
+  local tv="$work/time.txt" out="$work/stdout.txt" err="$work/stderr.txt"
+  local t0 t1 status=0
+  t0=$(date +%s%N)
+  /usr/bin/time -v -o "$tv" "$@" >"$out" 2>"$err" || status=$?
+  t1=$(date +%s%N)
+  if ((status != 0)); then
+    cat "$err" >&2
+    die "$case failed with status $status: $*"
+  fi
+  local seconds rss extra=""
+  seconds=$(python3 -c "print(f'{($t1 - $t0) / 1e9:.3f}')")
+  rss=$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$tv")
+  cpu=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/ { s += $2 } END { printf "%.2f", s }' "$tv")
+  case "$case" in
+    duckdb*)
+      extra="process_s=$seconds $(tail -1 "$out")"
+      seconds=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$(tail -1 "$out")") ;;
+    carecard*)
+      extra="$(tr '\n' ' ' <"$out" | sed 's/\t/ /g')" ;;
+  esac
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$case" "$rep" "$seconds" "$rss" "$cpu" "$extra" >>"$results"
+  log "$set $case #$rep: ${seconds}s (CPU ${cpu}s), peak RSS $((rss / 1024)) MiB"
+}
+
+settle_cmd() {  # settle_cmd DATA BOOK PERIOD THREADS [--close]: the command line, in the array $cmd
+  cmd=("$carecard" settle --data "$1" --rules "$rules" --book "$2" --period "$3" --threads "$4" "${@:5}")
+}
+
+# compare SET DIR: the three-way comparison on one data set, repeated $reps times, interleaved.
+compare() {
+  local set="$1" dir="$2"
+  log "warming the page cache for $set"
+  cat "$dir"/*.csv >/dev/null
+  for ((rep = 1; rep <= reps; rep++)); do
+    measure "$set" wc "$rep" bash -c "cat '$dir'/*.csv | wc -l"
+    for t in 1 2; do
+      rm -rf "$work/book-$set"
+      settle_cmd "$dir" "$work/book-$set" 2024-B1 "$t"
+      measure "$set" "carecard_t$t" "$rep" "${cmd[@]}"
+    done
+    if ((duckdb)); then
+      rm -rf "$work/duckdb-$set"
+      measure "$set" duckdb_t2 "$rep" node "$here/duckdb_run.mjs" --data "$dir" --out "$work/duckdb-$set" --threads 2
+    fi
+  done
+  rm -rf "$work/book-$set" "$work/duckdb-$set"
+}
+
+sets=()
+if ((main)); then
+  small="$data/c$cards"
+  gen_once "$small" "$cards" 2024-01:2024-02
+  sets+=("c$cards=$small")
+  compare "c$cards" "$small"
+  if ((large)); then
+    big="$data/c$large_cards"
+    gen_once "$big" "$large_cards" 2024-01:2024-02
+    sets+=("c$large_cards=$big")
+    compare "c$large_cards" "$big"
+  fi
+fi
+
+# --- history: 24 periods ----------------------------------------------------------------
+if ((history)); then
+  hdir="$data/h$history_cards"
+  gen_once "$hdir" "$history_cards" 2024-01:2027-12
+  sets+=("h$history_cards=$hdir")
+  periods=()
+  for y in 2024 2025 2026 2027; do for b in 1 2 3 4 5 6; do periods+=("$y-B$b"); done; done
+  # view K: the registry plus the monthly files up to period K's last month (what exists then).
+  view() {
+    local k="$1" v="$work/hview-$1"
+    rm -rf "$v"; mkdir -p "$v"
+    local last_month_index=$((k * 2))  # months 1..2k of 2024-01..
+    for f in "$hdir"/*.csv; do
+      local name; name=$(basename "$f")
+      if [[ "$name" =~ ^(deposits|consumption)-([0-9]{4})-([0-9]{2})\.csv$ ]]; then
+        local idx=$(( (10#${BASH_REMATCH[2]} - 2024) * 12 + 10#${BASH_REMATCH[3]} ))
+        ((idx <= last_month_index)) || continue
+      fi
+      ln -s "$f" "$v/$name"
+    done
+    echo "$v"
+  }
+  view_rows() {  # transaction rows in a view, headers excluded
+    local lines files
+    lines=$(cat "$1"/deposits*.csv "$1"/consumption*.csv | wc -l)
+    files=$(ls "$1"/deposits*.csv "$1"/consumption*.csv | wc -l)
+    echo $((lines - files))
+  }
+  log "history: closing periods 1..23 in order in a scratch book (one run each)"
+  rm -rf "$work/hbook"
+  for ((k = 1; k <= 23; k++)); do
+    v=$(view "$k")
+    settle_cmd "$v" "$work/hbook" "${periods[k - 1]}" 2 --close
+    measure "h$history_cards" "close_p$(printf %02d "$k")" 1 "${cmd[@]}"
+    sed -i "\$s/\$/ view_rows=$(view_rows "$v")/" "$results"
+  done
+  v24=$(view 24)
+  v1=$(view 1)
+  for ((rep = 1; rep <= reps; rep++)); do
+    rm -rf "$work/hbook1"
+    settle_cmd "$v1" "$work/hbook1" "${periods[0]}" 2
+    measure "h$history_cards" p01_fresh "$rep" "${cmd[@]}"
+    sed -i "\$s/\$/ view_rows=$(view_rows "$v1")/" "$results"
+    settle_cmd "$v24" "$work/hbook" "${periods[23]}" 2
+    measure "h$history_cards" p24_after23 "$rep" "${cmd[@]}"
+    sed -i "\$s/\$/ view_rows=$(view_rows "$v24")/" "$results"
+  done
+  rm -rf "$work"/hview-* "$work/hbook1"
+fi
+
+# --- micro-benchmarks -------------------------------------------------------------------------
+if ((micro)); then
+  log "running the Google Benchmark micro-benchmarks"
+  "$build/bench/carecard_micro" --benchmark_min_time=0.5 --benchmark_out="$results_dir/$stamp-micro.json" \
+    --benchmark_out_format=json | tee "$results_dir/$stamp-micro.txt" >&2
+fi
+
+# --- summary --------------------------------------------------------------------------------
+summary="$results_dir/$stamp.txt"
+{
+  if [[ -n "${CARECARD_BENCH_LABEL:-}" ]]; then
+    label="$CARECARD_BENCH_LABEL"
+  elif git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+    label="commit $(git -C "$root" rev-parse --short HEAD)"
+    git -C "$root" diff --quiet HEAD -- engine adapters batch rules || label+=" + uncommitted changes"
+  else
+    label="source tree $root (not a git checkout)"
+  fi
+  echo "carecard benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $label"
+  echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/^Mem:/ { print $2 }') GiB; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  python3 - "$results" "$reps" "${sets[@]}" <<'PY'
+import sys, statistics, collections, re
+path, reps, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+meta = {}
+for s in sets:
+    name, d = s.split('=', 1)
+    m = {}
+    for line in open(d + '/.done'):
+        if '=' in line:
+            k, v = line.strip().split('=', 1); m[k] = int(v)
+    meta[name] = m
+rows = collections.defaultdict(list)
+extra = collections.defaultdict(list)
+for i, line in enumerate(open(path)):
+    if i == 0: continue
+    st, case, rep, sec, rss, cpu, ex = (line.rstrip('\n').split('\t') + [''])[:7]
+    rows[(st, case)].append((float(sec), int(rss) if rss else 0, float(cpu) if cpu else 0.0))
+    extra[(st, case)].append(ex)
+def med(st, case, idx=0):
+    v = rows.get((st, case))
+    return statistics.median(x[idx] for x in v) if v else None
+MiB = 1024 * 1024
+for st in [s.split('=')[0] for s in sets if s.startswith('c')]:
+    m = meta[st]; card_months = m['cards'] * 2
+    print(f"\n## {st}: {m['cards']:,} cards, {m['txn_rows']:,} transaction rows ({m['all_rows']:,} rows in all), "
+          f"{m['bytes'] / MiB:,.0f} MiB of CSV; medians of {reps}")
+    print(f"| run | median wall s | median CPU s | rows/s (txn, wall) | peak RSS MiB | bytes/card-month over 64 MiB | vs DuckDB | vs wc |")
+    print(f"|---|---|---|---|---|---|---|---|")
+    dk, wc = med(st, 'duckdb_t2'), med(st, 'wc')
+    for case, label in [('carecard_t1', 'carecard settle --threads 1'), ('carecard_t2', 'carecard settle --threads 2'),
+                        ('duckdb_t2', 'DuckDB core aggregation, 2 threads'), ('wc', 'cat *.csv \\| wc -l')]:
+        t = med(st, case)
+        if t is None: continue
+        rss = med(st, case, 1) * 1024
+        per_cm = (rss - 64 * MiB) / card_months
+        vs_dk = f"{t / dk:.2f}x" if dk and case.startswith('carecard') else ''
+        vs_wc = f"{t / wc:.2f}x" if wc and case.startswith('carecard') else ''
+        pcm = f"{per_cm:,.0f}" if case.startswith('carecard') else ''
+        cpu = med(st, case, 2)
+        print(f"| {label} | {t:.2f} | {cpu:.2f} | {m['txn_rows'] / t / 1e6:.2f} M | {rss / MiB:,.0f} | {pcm} | {vs_dk} | {vs_wc} |")
+    t1, t2 = med(st, 'carecard_t1'), med(st, 'carecard_t2')
+    if t1 and t2: print(f"\nthreads 2 vs 1 speed-up: {t1 / t2:.2f}x (target >= 1.7)")
+    if dk and t2: print(f"carecard -t2 / DuckDB: {t2 / dk:.2f} (target <= 0.5); carecard -t2 / wc: {t2 / wc:.2f} (target <= 5)")
+    d = extra.get((st, 'duckdb_t2'))
+    c = extra.get((st, 'carecard_t2'))
+    if d and c:
+        dm = re.search(r'"paid":(\d+),"subsidy_total":"([\d.]+)"', d[-1])
+        cp = re.search(r'paid: (\d+)', c[-1]); cs = re.search(r'subsidies ([\d.]+)', c[-1])
+        if dm and cp and cs:
+            dp = (float(dm.group(2)) - float(cs.group(1))) / max(float(cs.group(1)), 1) * 100
+            print(f"cross-check: carecard paid {cp.group(1)} card-months, subsidies {cs.group(1)}; "
+                  f"DuckDB (simplified rules) paid {dm.group(1)}, subsidies {dm.group(2)} ({dp:+.2f}%)")
+big = [s.split('=')[0] for s in sets if s.startswith('c')]
+if len(big) == 2:
+    a, b = big
+    ra = meta[b]['txn_rows'] / meta[a]['txn_rows']
+    print(f"\n## scaling {a} -> {b} ({ra:.1f}x the rows)")
+    for case in ['carecard_t1', 'carecard_t2', 'duckdb_t2', 'wc']:
+        x, y = med(a, case), med(b, case)
+        if x and y: print(f"- {case}: {y / x:.2f}x the time (target for carecard <= 10.5)")
+hist = [s.split('=')[0] for s in sets if s.startswith('h')]
+for st in hist:
+    m = meta[st]
+    print(f"\n## history {st}: {m['cards']:,} cards, 48 monthly files, {m['txn_rows']:,} transaction rows in all")
+    def vr(case):
+        e = extra.get((st, case))
+        r = re.search(r'view_rows=(\d+)', e[-1]) if e else None
+        return int(r.group(1)) if r else 0
+    p1, p24 = med(st, 'p01_fresh'), med(st, 'p24_after23')
+    if p1 and p24:
+        r1, r24 = vr('p01_fresh'), vr('p24_after23')
+        print(f"| run | median wall s | median CPU s | transaction rows read | µs (wall) per row read | peak RSS MiB |")
+        print(f"|---|---|---|---|---|---|")
+        print(f"| period 1 (2024-B1), fresh book | {p1:.2f} | {med(st, 'p01_fresh', 2):.2f} | {r1:,} | {p1 / r1 * 1e6:.2f} | {med(st, 'p01_fresh', 1) / 1024:,.0f} |")
+        print(f"| period 24 (2027-B6), 23 closed | {p24:.2f} | {med(st, 'p24_after23', 2):.2f} | {r24:,} | {p24 / r24 * 1e6:.2f} | {med(st, 'p24_after23', 1) / 1024:,.0f} |")
+        print(f"\nperiod 24 / period 1: {p24 / p1:.1f}x the time for {r24 / r1:.1f}x the rows read (--threads 2)")
+    closes = sorted(k for k in rows if k[0] == st and k[1].startswith('close_p'))
+    if closes:
+        print("closing runs (one each, --threads 2): " + ", ".join(
+            f"p{k[1][7:]} {rows[k][0][0]:.2f}s" for k in closes))
+PY
+} | tee "$summary"
+log "results: $results, summary: $summary"
