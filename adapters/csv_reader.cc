@@ -1,5 +1,7 @@
 #include "adapters/csv_reader.h"
 
+#include <openssl/evp.h>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -174,8 +176,15 @@ struct CsvReader::Impl {
   int64_t row_line = 0;
   CsvProblem problem = CsvProblem::kNone;
 
+  // File mode: the SHA-256 of every byte read, so that the manifest's hash
+  // costs no second pass over the file.
+  EVP_MD_CTX* digest = nullptr;
+  uint64_t file_bytes = 0;
+  bool at_eof = false;
+
   ~Impl() {
     if (fd >= 0) ::close(fd);
+    if (digest) EVP_MD_CTX_free(digest);
   }
 
   uint64_t Offset(const char* p) const { return base + static_cast<uint64_t>(p - data.data()); }
@@ -201,7 +210,12 @@ struct CsvReader::Impl {
         pos = end = data.data();
         return false;
       }
-      if (n == 0) break;
+      if (n == 0) {
+        at_eof = true;
+        break;
+      }
+      if (digest) EVP_DigestUpdate(digest, data.data() + filled, static_cast<size_t>(n));
+      file_bytes += static_cast<uint64_t>(n);
       filled += static_cast<size_t>(n);
     }
     pos = data.data();
@@ -417,6 +431,11 @@ std::unique_ptr<CsvReader> CsvReader::Open(const std::string& path, std::string*
   s.fd = fd;
   s.data.resize(kFileChunkBytes);
   s.chunk_bytes = kFileChunkBytes;
+  s.digest = EVP_MD_CTX_new();
+  if (!s.digest || EVP_DigestInit_ex(s.digest, EVP_sha256(), nullptr) != 1) {
+    *error = "cannot start SHA-256 for " + path;
+    return nullptr;
+  }
   s.pos = s.end = s.data.data();
   // Read the first chunk now: the BOM check needs it, and an unreadable file
   // (EISDIR and the like) is better reported by Open than by Next.
@@ -447,6 +466,24 @@ std::unique_ptr<CsvReader> CsvReader::FromStringInChunks(std::string data, std::
 bool CsvReader::Next(CsvRow* row) { return impl_->Next(row); }
 
 uint64_t CsvReader::bytes_read() const { return impl_->Offset(impl_->pos); }
+
+bool CsvReader::FileDigest(std::string* sha256_hex, uint64_t* bytes) {
+  Impl& s = *impl_;
+  if (!s.digest || !s.at_eof || !s.error.empty()) return false;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(s.digest, md, &length) != 1) return false;
+  static constexpr char kHex[] = "0123456789abcdef";
+  sha256_hex->clear();
+  for (unsigned int i = 0; i < length; ++i) {
+    sha256_hex->push_back(kHex[md[i] >> 4]);
+    sha256_hex->push_back(kHex[md[i] & 15]);
+  }
+  *bytes = s.file_bytes;
+  EVP_MD_CTX_free(s.digest);
+  s.digest = nullptr;
+  return true;
+}
 
 const std::string& CsvReader::error() const { return impl_->error; }
 

@@ -66,6 +66,11 @@ class CsvReader {
   // Total bytes consumed so far (for progress).
   uint64_t bytes_read() const;
 
+  // For a file read to its end by Next(): the SHA-256 (lowercase hex) and size
+  // of every byte of it, computed while reading. False before the end, after a
+  // read error, for a reader made from a string, or when called twice.
+  bool FileDigest(std::string* sha256_hex, uint64_t* bytes);
+
   // Empty unless the file could not be read to its end (an I/O error): Next then
   // returned false early, and this names the file and the cause. Callers must
   // check it after the last row, or a truncated read would pass as a short file.

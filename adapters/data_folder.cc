@@ -1,8 +1,13 @@
 #include "adapters/data_folder.h"
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "adapters/csv_reader.h"
 
@@ -225,40 +230,240 @@ bool ListDataFiles(const std::string& dir, std::vector<InputFileInfo>* files, st
   return true;
 }
 
+namespace {
+
+// A slice of one file as the reader produced it. The first batch of a file
+// carries its header (or the error that kept it from being read); the last one
+// says the file ended, with its digest.
+struct RowBatch {
+  size_t file = 0;
+  bool has_header = false;
+  CsvRow header;
+  std::vector<CsvRow> rows;
+  size_t row_count = 0;  // rows[0, row_count) are filled; the rest keep capacity for reuse
+  std::vector<PreparsedTransaction> preparsed;  // parallel to rows, for clean transaction rows
+  std::vector<char> is_preparsed;
+  bool end_of_file = false;
+  std::string error;  // a read error: the run is refused
+  std::string sha256;
+  uint64_t bytes = 0;
+};
+
+constexpr size_t kRowsPerBatch = 4096;
+constexpr size_t kBatchesInFlight = 8;  // bounds the memory the reader may run ahead
+
+// Reads the folder's files in order and cuts them into batches.
+class BatchSource {
+ public:
+  BatchSource(const std::string& dir, const std::vector<InputFileInfo>& files) : dir_(dir), files_(files) {}
+
+  // Fills *batch with the next slice; false when every file is done.
+  bool Next(RowBatch* batch) {
+    batch->row_count = 0;
+    batch->has_header = false;
+    batch->end_of_file = false;
+    batch->error.clear();
+    if (file_ >= files_.size()) return false;
+    batch->file = file_;
+    const InputFileInfo& info = files_[file_];
+    if (!reader_) {
+      const std::string path = (std::filesystem::path(dir_) / info.file).string();
+      reader_ = CsvReader::Open(path, &batch->error);
+      if (!reader_) return Finish(batch);
+      batch->has_header = true;
+      if (!reader_->Next(&batch->header)) {
+        batch->header.cells.clear();
+        batch->header.line = 0;  // no header at all
+        batch->error = reader_->error();
+        return Finish(batch);
+      }
+      transaction_file_ = info.kind == InputKind::kDeposits || info.kind == InputKind::kConsumption;
+      std::string missing;
+      columns_ok_ = batch->header.problem == CsvProblem::kNone &&
+                    Intake::MapColumns(info.kind, batch->header.cells, &column_of_, &missing);
+      width_ = batch->header.cells.size();
+    }
+    if (batch->rows.size() < kRowsPerBatch) batch->rows.resize(kRowsPerBatch);
+    batch->preparsed.resize(kRowsPerBatch);
+    batch->is_preparsed.assign(kRowsPerBatch, 0);
+    while (batch->row_count < kRowsPerBatch) {
+      CsvRow& row = batch->rows[batch->row_count];
+      if (!reader_->Next(&row)) {
+        batch->error = reader_->error();
+        if (batch->error.empty() && !reader_->FileDigest(&batch->sha256, &batch->bytes)) {
+          batch->error = "cannot compute the SHA-256 of " + info.file;
+        }
+        return Finish(batch);
+      }
+      if (transaction_file_ && columns_ok_ && row.problem == CsvProblem::kNone && row.cells.size() == width_) {
+        batch->preparsed[batch->row_count] = Intake::Preparse(info.kind, column_of_, row.cells);
+        batch->is_preparsed[batch->row_count] = 1;
+      }
+      ++batch->row_count;
+    }
+    return true;
+  }
+
+ private:
+  bool Finish(RowBatch* batch) {
+    batch->end_of_file = true;
+    reader_.reset();
+    ++file_;
+    return true;
+  }
+
+  const std::string& dir_;
+  const std::vector<InputFileInfo>& files_;
+  size_t file_ = 0;
+  std::unique_ptr<CsvReader> reader_;
+  bool transaction_file_ = false;
+  bool columns_ok_ = false;
+  size_t width_ = 0;
+  std::vector<int> column_of_;
+};
+
+// Runs a BatchSource on its own thread, handing batches over through a bounded
+// queue and taking used ones back for reuse.
+class ThreadedBatchSource {
+ public:
+  ThreadedBatchSource(const std::string& dir, const std::vector<InputFileInfo>& files) : source_(dir, files) {
+    for (size_t i = 0; i < kBatchesInFlight; ++i) free_.push_back(std::make_unique<RowBatch>());
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~ThreadedBatchSource() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    thread_.join();
+  }
+  // The next batch, or nullptr at the end. Give it back with Recycle.
+  std::unique_ptr<RowBatch> Next() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    changed_.wait(lock, [this] { return !ready_.empty() || finished_; });
+    if (ready_.empty()) return nullptr;
+    auto batch = std::move(ready_.front());
+    ready_.pop_front();
+    return batch;
+  }
+  void Recycle(std::unique_ptr<RowBatch> batch) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      free_.push_back(std::move(batch));
+    }
+    changed_.notify_all();
+  }
+
+ private:
+  void Run() {
+    for (;;) {
+      std::unique_ptr<RowBatch> batch;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        changed_.wait(lock, [this] { return !free_.empty() || stop_; });
+        if (stop_) break;
+        batch = std::move(free_.back());
+        free_.pop_back();
+      }
+      const bool more = source_.Next(batch.get());
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (more) {
+          ready_.push_back(std::move(batch));
+        } else {
+          finished_ = true;
+        }
+      }
+      changed_.notify_all();
+      if (!more) break;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    finished_ = true;
+    changed_.notify_all();
+  }
+
+  BatchSource source_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::deque<std::unique_ptr<RowBatch>> ready_, free_;
+  bool finished_ = false, stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
 bool LoadDataFolder(const std::string& dir, Intake* intake, const DataFolderOptions& options,
                     std::vector<InputFileInfo>* files, std::string* error) {
   if (!ListDataFiles(dir, files, error)) return false;
-  for (auto& info : *files) {
+  // Room for the transaction rows, estimated from the files' sizes.
+  int64_t transaction_bytes = 0;
+  for (const auto& info : *files) {
+    if (info.kind != InputKind::kDeposits && info.kind != InputKind::kConsumption) continue;
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(std::filesystem::path(dir) / info.file, ec);
+    if (!ec) transaction_bytes += static_cast<int64_t>(size);
+  }
+  intake->ReserveTransactions(transaction_bytes / 80);
+
+  std::unique_ptr<ThreadedBatchSource> threaded;
+  std::unique_ptr<BatchSource> inline_source;
+  std::unique_ptr<RowBatch> inline_batch;
+  if (options.threads >= 2) {
+    threaded = std::make_unique<ThreadedBatchSource>(dir, *files);
+  } else {
+    inline_source = std::make_unique<BatchSource>(dir, *files);
+    inline_batch = std::make_unique<RowBatch>();
+  }
+  auto next = [&]() -> std::unique_ptr<RowBatch> {
+    if (threaded) return threaded->Next();
+    if (!inline_source->Next(inline_batch.get())) return nullptr;
+    return std::move(inline_batch);
+  };
+  auto recycle = [&](std::unique_ptr<RowBatch> batch) {
+    if (threaded) {
+      threaded->Recycle(std::move(batch));
+    } else {
+      inline_batch = std::move(batch);
+    }
+  };
+
+  std::vector<std::string> header;
+  int64_t rows = 0;
+  while (auto batch = next()) {
+    InputFileInfo& info = (*files)[batch->file];
     const std::string path = (std::filesystem::path(dir) / info.file).string();
-    if (!Sha256File(path, &info.sha256, &info.bytes, error)) return false;
-    auto reader = CsvReader::Open(path, error);
-    if (!reader) return false;
-    CsvRow row;
     const auto& required = RequiredColumns(info.kind);
-    if (!reader->Next(&row)) {
-      if (!reader->error().empty()) {
-        *error = reader->error();
-      } else {
-        *error = path + ": the file is empty (no header row); expected a header row '" + JoinColumns(required) +
-                 "' (a file with no rows still has its header, or may be left out unless it is required)";
+    if (batch->has_header) {
+      if (batch->header.line == 0 || (!batch->error.empty() && batch->header.cells.empty())) {
+        if (!batch->error.empty()) {
+          *error = batch->error;
+        } else {
+          *error = path + ": the file is empty (no header row); expected a header row '" + JoinColumns(required) +
+                   "' (a file with no rows still has its header, or may be left out unless it is required)";
+        }
+        return false;
       }
-      return false;
+      const CsvRow& row = batch->header;
+      if (row.problem != CsvProblem::kNone) {
+        *error = path + ":" + std::to_string(row.line) + ": the header cannot be read: " + RowProblemDetail(row, {}) +
+                 EncodingHint(path) + "; expected '" + JoinColumns(required) + "'";
+        return false;
+      }
+      header = row.cells;
+      std::string missing;
+      if (!intake->BeginFile(info.kind, info.file, header, &missing)) {
+        *error = path + ": the header has no column '" + missing + "'" + MissingColumnHint(header, missing) +
+                 "; expected '" + JoinColumns(required) + "' (in any order)";
+        return false;
+      }
+      rows = 0;
     }
-    if (row.problem != CsvProblem::kNone) {
-      *error = path + ":" + std::to_string(row.line) + ": the header cannot be read: " + RowProblemDetail(row, {}) +
-               EncodingHint(path) + "; expected '" + JoinColumns(required) + "'";
-      return false;
-    }
-    const std::vector<std::string> header = row.cells;
-    std::string missing;
-    if (!intake->BeginFile(info.kind, info.file, header, &missing)) {
-      *error = path + ": the header has no column '" + missing + "'" + MissingColumnHint(header, missing) +
-               "; expected '" + JoinColumns(required) + "' (in any order)";
-      return false;
-    }
-    int64_t rows = 0;
-    while (reader->Next(&row)) {
-      if (row.problem == CsvProblem::kNone) {
+    for (size_t i = 0; i < batch->row_count; ++i) {
+      const CsvRow& row = batch->rows[i];
+      if (batch->is_preparsed[i]) {
+        intake->AddPreparsedRow(row.line, row.cells, batch->preparsed[i]);
+      } else if (row.problem == CsvProblem::kNone) {
         intake->AddRow(row.line, row.cells);
       } else {
         intake->AddRow(row.line, row.cells, RowProblemCode(row.problem), RowProblemDetail(row, header));
@@ -270,11 +475,16 @@ bool LoadDataFolder(const std::string& dir, Intake* intake, const DataFolderOpti
       }
       if (options.progress && (++rows & 0xFFFF) == 0) options.progress(info.file, rows);
     }
-    if (!reader->error().empty()) {
-      *error = reader->error();
-      return false;
+    if (batch->end_of_file) {
+      if (!batch->error.empty()) {
+        *error = batch->error;
+        return false;
+      }
+      info.sha256 = batch->sha256;
+      info.bytes = batch->bytes;
+      intake->EndFile();
     }
-    intake->EndFile();
+    recycle(std::move(batch));
   }
   return true;
 }

@@ -59,10 +59,12 @@ int LoadBook(const Book& book, PreparedRun* run, std::ostream& err) {
   return kExitOk;
 }
 
-int LoadInputs(const std::string& data_dir, int64_t max_rejects, bool progress, PreparedRun* run, std::ostream& err) {
+int LoadInputs(const std::string& data_dir, int64_t max_rejects, bool progress, PreparedRun* run, std::ostream& err,
+               int threads = 1) {
   Intake intake(run->policy.policy.timezone, run->period->last_month());
   DataFolderOptions options;
   options.max_rejects_per_file = max_rejects;
+  options.threads = threads;
   if (progress) {
     options.progress = [](const std::string& file, int64_t rows) {
       std::cerr << "\r  reading " << file << ": " << rows << " rows" << std::flush;
@@ -198,7 +200,7 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   book.RemoveLeftovers();
   if (int rc = LoadBook(book, &run, err)) return rc;
   if (int rc = CheckPeriodOrder(period, o.close, run, err)) return rc;
-  if (int rc = LoadInputs(o.data_dir, o.max_rejects, o.progress, &run, err)) return rc;
+  if (int rc = LoadInputs(o.data_dir, o.max_rejects, o.progress, &run, err, o.threads)) return rc;
   SettlementResult result;
   std::map<std::string, std::string> files;
   if (int rc = ComputeFiles(o.rules_path, o.threads, o.close, &run, &result, &files, err)) return rc;

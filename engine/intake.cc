@@ -91,19 +91,50 @@ std::string MaskIdNumber(std::string_view id) {
 
 Intake::Intake(UtcOffset zone, YearMonth last_month) : zone_(zone), last_month_(last_month) {}
 
-bool Intake::BeginFile(InputKind kind, const std::string& file_name, const std::vector<std::string>& header,
-                       std::string* missing) {
-  kind_ = kind;
+bool Intake::MapColumns(InputKind kind, const std::vector<std::string>& header, std::vector<int>* column_of,
+                        std::string* missing) {
   const auto& required = RequiredColumns(kind);
-  column_of_.assign(required.size(), -1);
+  column_of->assign(required.size(), -1);
   for (size_t i = 0; i < required.size(); ++i) {
     auto it = std::find(header.begin(), header.end(), required[i]);
     if (it == header.end()) {
       *missing = required[i];
       return false;
     }
-    column_of_[i] = static_cast<int>(it - header.begin());
+    (*column_of)[i] = static_cast<int>(it - header.begin());
   }
+  return true;
+}
+
+PreparsedTransaction Intake::Preparse(InputKind kind, const std::vector<int>& column_of,
+                                      const std::vector<std::string>& cells) {
+  auto cell = [&](int column) -> std::string_view {
+    return cells[static_cast<size_t>(column_of[static_cast<size_t>(column)])];
+  };
+  PreparsedTransaction p;
+  p.amount = Money::ParsePositive(cell(col::kAmount));
+  p.at = Instant::Parse(cell(col::kAt));
+  p.txn_hash = TxnIdTable::Hash(cell(col::kTxnId));
+  uint64_t content = 0xcbf29ce484222325ull;
+  const size_t width = RequiredColumns(kind).size();
+  for (size_t i = 0; i < width; ++i) {
+    for (unsigned char ch : cell(static_cast<int>(i))) content = (content ^ ch) * 0x100000001b3ull;
+    content = (content ^ 0x1fu) * 0x100000001b3ull;  // unit separator: "a,bc" differs from "ab,c"
+  }
+  p.content_hash = content;
+  return p;
+}
+
+void Intake::ReserveTransactions(int64_t rows) {
+  if (rows <= 0) return;
+  result_.registry.transactions.reserve(static_cast<size_t>(rows));
+  remaining_.reserve(static_cast<size_t>(rows));
+}
+
+bool Intake::BeginFile(InputKind kind, const std::string& file_name, const std::vector<std::string>& header,
+                       std::string* missing) {
+  kind_ = kind;
+  if (!MapColumns(kind, header, &column_of_, missing)) return false;
   header_width_ = header.size();
   result_.files.push_back(FileCounts{file_name, kind, 0, 0, 0, 0});
   counts_ = &result_.files.back();
@@ -157,8 +188,25 @@ void Intake::AddRow(int64_t line, const std::vector<std::string>& cells, std::st
     case InputKind::kEnrollments: outcome = AddEnrollment(line, cells); break;
     case InputKind::kPlatformBalances: outcome = AddPlatformBalance(line, cells); break;
     case InputKind::kDeposits:
-    case InputKind::kConsumption: outcome = AddTransaction(line, cells); break;
+    case InputKind::kConsumption: outcome = AddTransaction(line, cells, Preparse(kind_, column_of_, cells)); break;
   }
+  CountOutcome(outcome);
+}
+
+void Intake::AddPreparsedRow(int64_t line, const std::vector<std::string>& cells, const PreparsedTransaction& pre) {
+  assert(counts_ != nullptr);
+  assert(kind_ == InputKind::kDeposits || kind_ == InputKind::kConsumption);
+  ++counts_->read;
+  if (cells.size() != header_width_) {
+    Reject("bad_row", line,
+           "row has " + std::to_string(cells.size()) + " columns, the header has " + std::to_string(header_width_));
+    ++counts_->rejected;
+    return;
+  }
+  CountOutcome(AddTransaction(line, cells, pre));
+}
+
+void Intake::CountOutcome(int outcome) {
   if (outcome == 1) {
     ++counts_->accepted;
   } else if (outcome == 2) {
@@ -371,12 +419,13 @@ int Intake::AddPlatformBalance(int64_t line, const std::vector<std::string>& c) 
 }
 
 int32_t Intake::InternService(std::string_view name) {
+  if (auto found = service_index_.find(name); found != service_index_.end()) return found->second;
   auto [it, inserted] = service_index_.try_emplace(std::string(name), static_cast<int32_t>(result_.registry.services.size()));
   if (inserted) result_.registry.services.emplace_back(name);
   return it->second;
 }
 
-int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
+int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c, const PreparsedTransaction& pre) {
   auto& reg = result_.registry;
   const bool deposit_file = kind_ == InputKind::kDeposits;
   const std::string_view txn_view = Cell(c, col::kTxnId);
@@ -384,19 +433,14 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
   auto txn_id = [&] { return std::string(txn_view); };
   auto card_no = [&] { return std::string(card_view); };
   // The month of the row's own date goes on every exception about it, whatever the code.
-  const auto instant = Instant::Parse(Cell(c, col::kAt));
+  const std::optional<Instant>& instant = pre.at;
   auto month = [&]() -> std::string { return instant ? YearMonth::Of(instant->LocalDate(zone_)).ToString() : std::string(); };
   if (txn_view.empty()) return Reject("bad_row", line, "empty txn_id", {}, card_no(), {}, month()), 0;
 
   // Duplicate delivery or conflict: the content is every required cell as written.
   TxnIdTable& claims = deposit_file ? reg.deposit_ids : reg.consumption_ids;
-  uint64_t content = 0xcbf29ce484222325ull;
-  const size_t width = RequiredColumns(kind_).size();
-  for (size_t i = 0; i < width; ++i) {
-    for (unsigned char ch : Cell(c, static_cast<int>(i))) content = (content ^ ch) * 0x100000001b3ull;
-    content = (content ^ 0x1fu) * 0x100000001b3ull;  // unit separator: "a,bc" differs from "ab,c"
-  }
-  const uint64_t txn_hash = TxnIdTable::Hash(txn_view);
+  const uint64_t content = pre.content_hash;
+  const uint64_t txn_hash = pre.txn_hash;
   if (const int32_t seen = claims.Find(txn_view, txn_hash); seen >= 0) {
     if (claims.content_hash(seen) == content) return Reject("duplicate_txn", line, "txn_id " + Quote(txn_view) + " delivered again with identical content", txn_id(), card_no(), {}, month()), 0;
     return Reject("conflicting_txn", line, "txn_id " + Quote(txn_view) + " seen before with different content", txn_id(), card_no(), {}, month()), 0;
@@ -418,7 +462,7 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
                   txn_id(), card_no(), {}, month()),
            0;
   }
-  auto amount = Money::ParsePositive(Cell(c, col::kAmount));
+  const std::optional<Money>& amount = pre.amount;
   if (!amount) {
     return Reject("bad_amount", line,
                   "amount " + Quote(Cell(c, col::kAmount)) + " is not a positive amount of at most 12 digits and 2 decimals, such as 100.00",
@@ -453,10 +497,9 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c) {
   std::string_view station = deposit_file ? std::string_view() : Cell(c, col::kChannelOrStation);
   if (kind == TxnKind::kConsumption || (kind == TxnKind::kRefund && !station.empty())) {
     int32_t serving = -1;
-    const std::string station_id(station);
-    if (auto s = reg.station_center.find(station_id); s != reg.station_center.end()) {
+    if (auto s = reg.station_center.find(station); s != reg.station_center.end()) {
       serving = s->second;
-    } else if (auto direct = reg.center_index.find(station_id); direct != reg.center_index.end()) {
+    } else if (auto direct = reg.center_index.find(station); direct != reg.center_index.end()) {
       serving = direct->second;  // a centre may serve directly under its own id
     }
     if (serving < 0) {

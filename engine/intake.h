@@ -155,8 +155,26 @@ struct IntakeResult {
   std::vector<FileCounts> files;            // in the order fed
 };
 
+// The parts of a transaction row's checks that depend on the row alone, so
+// that a reader thread can compute them ahead of the (sequential) intake.
+struct PreparsedTransaction {
+  std::optional<Money> amount;   // Money::ParsePositive of the amount cell
+  std::optional<Instant> at;     // Instant::Parse of the `at` cell
+  uint64_t txn_hash = 0;         // TxnIdTable::Hash of the txn_id cell
+  uint64_t content_hash = 0;     // of every required cell as written
+};
+
 class Intake {
  public:
+  // Positions of the required columns of `kind` in `header`; false with
+  // *missing naming the first required column the header lacks.
+  static bool MapColumns(InputKind kind, const std::vector<std::string>& header, std::vector<int>* column_of,
+                         std::string* missing);
+  // Pure and thread-safe. REQUIRES: kind is kDeposits or kConsumption and
+  // cells.size() equals the header's width.
+  static PreparsedTransaction Preparse(InputKind kind, const std::vector<int>& column_of,
+                                       const std::vector<std::string>& cells);
+
   // Transactions dated after `last_month` (in the policy's zone) are deferred.
   Intake(UtcOffset zone, YearMonth last_month);
 
@@ -168,6 +186,10 @@ class Intake {
   // code to reject it with (the reader could not read it: encoding, limits, quoting).
   void AddRow(int64_t line, const std::vector<std::string>& cells, std::string_view problem_code = {},
               std::string_view problem_detail = {});
+  // The same for a clean transaction row whose pure checks were done by Preparse.
+  void AddPreparsedRow(int64_t line, const std::vector<std::string>& cells, const PreparsedTransaction& pre);
+  // Room for about `rows` transaction rows, so that growing tables do not rehash.
+  void ReserveTransactions(int64_t rows);
   void EndFile();
 
   // Rows rejected so far in the current file (for --max-rejects).
@@ -188,14 +210,15 @@ class Intake {
   bool AddCard(int64_t line, const std::vector<std::string>& c);
   bool AddEnrollment(int64_t line, const std::vector<std::string>& c);
   int AddPlatformBalance(int64_t line, const std::vector<std::string>& c);  // 1 accepted, 0 rejected, 2 deferred
-  int AddTransaction(int64_t line, const std::vector<std::string>& c);     // same
+  int AddTransaction(int64_t line, const std::vector<std::string>& c, const PreparsedTransaction& pre);  // same
+  void CountOutcome(int outcome);
   int32_t InternService(std::string_view name);
 
   UtcOffset zone_;
   YearMonth last_month_;
   IntakeResult result_;
   std::unordered_map<std::string, int32_t> elder_by_id_number_;
-  std::unordered_map<std::string, int32_t> service_index_;
+  IdMap<int32_t> service_index_;
   std::vector<Money> remaining_;  // per accepted transaction: amount not yet reversed/refunded
   InputKind kind_ = InputKind::kCenters;
   std::vector<int> column_of_;    // canonical column -> position in the file

@@ -208,11 +208,11 @@ CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth mo
 
   // 3. Exclusions, in the order written.
   for (const auto& exclusion : version->exclusions) {
-    const std::string choice_name = explain && exclusion.choice ? std::string(ChoiceName(*exclusion.choice)) : "";
+    auto choice_name = [&] { return exclusion.choice ? std::string(ChoiceName(*exclusion.choice)) : std::string(); };
     if (!exclusion.AppliesTo(card.card_type)) {
       if (explain) {
         say(ExplainStepKind::kExclusionNotForType,
-            {std::string(ProgramName(exclusion.program)), choice_name, std::to_string(card.card_type)});
+            {std::string(ProgramName(exclusion.program)), choice_name(), std::to_string(card.card_type)});
       }
       continue;
     }
@@ -222,12 +222,12 @@ CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth mo
       cm.status = CardMonthStatus::kExcluded;
       cm.reason = std::string(ProgramName(exclusion.program));
       if (explain) {
-        say(ExplainStepKind::kExcluded, {cm.reason, choice_name, e.institution_id, e.start_on.ToString(),
+        say(ExplainStepKind::kExcluded, {cm.reason, choice_name(), e.institution_id, e.start_on.ToString(),
                                          e.end_on ? e.end_on->ToString() : std::string()});
       }
       return cm;
     }
-    if (explain) say(ExplainStepKind::kExclusionNotEnrolled, {std::string(ProgramName(exclusion.program)), choice_name});
+    if (explain) say(ExplainStepKind::kExclusionNotEnrolled, {std::string(ProgramName(exclusion.program)), choice_name()});
   }
   if (explain && version->exclusions.empty()) say(ExplainStepKind::kNoExclusions);
 
@@ -305,6 +305,14 @@ struct ConsumptionKey {
   int32_t serving, home, service;
   friend auto operator<=>(const ConsumptionKey&, const ConsumptionKey&) = default;
 };
+struct ConsumptionKeyHash {
+  size_t operator()(const ConsumptionKey& k) const {
+    uint64_t h = static_cast<uint32_t>(k.serving);
+    h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.home);
+    h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.service);
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
 struct ConsumptionSum {
   int64_t transactions = 0;
   Money amount;
@@ -317,7 +325,7 @@ struct WorkerOutput {
   std::vector<StatementLine> statements;
   std::vector<ExceptionRecord> exceptions;
   std::vector<HomebedExclusionLine> homebed;
-  std::map<ConsumptionKey, ConsumptionSum> consumption;
+  std::unordered_map<ConsumptionKey, ConsumptionSum, ConsumptionKeyHash> consumption;  // merged sorted later
 };
 
 class ElderSettler {

@@ -101,7 +101,11 @@ TEST(settle_command, a_missing_required_file_or_column_refuses_the_run_with_stat
   EXPECT_EQ(Settle(data.path(), book.path(), "2024-B1", false), kExitRefused);
   testing::WriteFile(data / "cards.csv", "card_no,person_id,card_type,center_id,issued_on\n");
   std::ostringstream out, err;
-  SettleOptions o{data.path(), ExampleDir() + "/rules.yaml", book.path(), "2024-B1"};
+  SettleOptions o;
+  o.data_dir = data.path();
+  o.rules_path = ExampleDir() + "/rules.yaml";
+  o.book_dir = book.path();
+  o.period = "2024-B1";
   EXPECT_EQ(RunSettle(o, out, err), kExitRefused);
   EXPECT_NE(err.str().find("cards.csv: the header has no column 'closed_on'"), std::string::npos) << err.str();
   EXPECT_FALSE(std::filesystem::exists(book / "2024-B1"));
