@@ -19,7 +19,7 @@ set -u
 engine=$(realpath "$1"); shift
 seeds=("${@:-1}")
 here=$(cd "$(dirname "$0")" && pwd)
-rules=${RULES:-/work/main/rules/qingdao-2022.yaml}
+rules=${RULES:-$here/../../rules/qingdao-2022.yaml}
 work=${WORK:-$(mktemp -d /tmp/crosscheck.XXXXXX)}
 mkdir -p "$work"
 rc=0
@@ -70,6 +70,6 @@ for r in "$rules:shipped" "$here/variant-rules.yaml:variant"; do
   for p in 2024-B1 2024-B2 2024-B3; do compare "edge $tag $p" "$d/E/$p" "$d/R/$p"; done
   compare "edge $tag 2024-B3 drafted with 2024-B2 still open" "$d/E-gap/2024-B3" "$d/R-gap/2024-B3"
 done
-rules=${RULES:-/work/main/rules/qingdao-2022.yaml}
+rules=${RULES:-$here/../../rules/qingdao-2022.yaml}
 echo "work folder: $work"
 exit $rc
