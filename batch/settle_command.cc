@@ -93,6 +93,10 @@ int ComputeFiles(const std::string& rules_path, int threads, bool close, Prepare
     SettlementOptions options;
     options.threads = threads;
     *result = Settle(policy, period, run->intake, run->book, options);
+    // The ledger is not needed to render the files: give its memory back before they are built.
+    std::vector<Transaction>().swap(run->intake.registry.transactions);
+    run->intake.registry.deposit_ids = TxnIdTable();
+    run->intake.registry.consumption_ids = TxnIdTable();
     *files = RenderSettlementFiles(period, run->intake.registry, *result);
   } catch (const MoneyOverflow& e) {
     err << "refused: " << e.what() << " (amounts too large to add exactly)\n";

@@ -93,19 +93,21 @@ enum class TxnKind : uint8_t { kDeposit, kReversal, kConsumption, kRefund };
 
 // An accepted, undeferred transaction row.
 struct Transaction {
+  // Members ordered by size: tens of millions of these are held at once.
+  Instant at;
+  Money amount;
+  int64_t line = 0;
   int32_t claim = -1;   // its txn_id: a claim in Registry::deposit_ids or consumption_ids (by kind)
   int32_t card = -1;
-  TxnKind kind = TxnKind::kDeposit;
-  Money amount;
-  Instant at;
   Date local_date;      // in the policy's time zone
   int32_t ref = -1;     // reversal/refund: index of the original transaction
   int32_t serving_center = -1;  // consumption: the station's centre
   int32_t service = -1;         // consumption: index into Registry::services
-  bool counted = true;  // deposit: counts toward subsidies (card active, holder alive)
   int32_t file = -1;    // index into IntakeResult::files
-  int64_t line = 0;
+  TxnKind kind = TxnKind::kDeposit;
+  bool counted = true;  // deposit: counts toward subsidies (card active, holder alive)
 };
+static_assert(sizeof(Transaction) <= 72, "keep Transaction compact");
 
 struct PlatformBalance {
   int32_t card = -1;
