@@ -21,7 +21,7 @@ bool CsvWriter::LooksLikeFormula(std::string_view cell) {
 void CsvWriter::Cell(std::string_view cell) {
   if (row_started_) out_.push_back(',');
   row_started_ = true;
-  const bool formula = LooksLikeFormula(cell);
+  const bool formula = NeedsGuard(cell);
   bool quote = false;
   for (char c : cell) {  // a plain loop: find_first_of calls memchr per character
     if (c == ',' || c == '"' || c == '\r' || c == '\n') {

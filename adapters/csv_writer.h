@@ -31,6 +31,11 @@ class CsvWriter {
 
   // True when `cell` would be read as a formula by a spreadsheet.
   static bool LooksLikeFormula(std::string_view cell);
+  // A cell that looks like a formula, or that starts with an apostrophe itself,
+  // is written with one more leading apostrophe; Unguard undoes exactly that,
+  // so cells read back from the book (closed periods) equal what was written.
+  static bool NeedsGuard(std::string_view cell) { return LooksLikeFormula(cell) || (!cell.empty() && cell[0] == '\''); }
+  static std::string_view Unguard(std::string_view cell) { return !cell.empty() && cell[0] == '\'' ? cell.substr(1) : cell; }
 
  private:
   std::string out_;

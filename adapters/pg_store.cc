@@ -660,6 +660,8 @@ bool PgStore::WritePeriod(const PgPeriodWrite& w, std::string* error) {
         if (!t.has_period_column) values.push_back(period.c_str());
         if (t.numbered) values.push_back(row_text.c_str());
         for (size_t i = 0; i < row.cells.size(); ++i) {
+          // The tables hold the values themselves, not the spreadsheet guard of the files.
+          if (!row.cells[i].empty() && row.cells[i][0] == '\'') row.cells[i].erase(0, 1);
           values.push_back(numeric[i] && row.cells[i].empty() ? nullptr : row.cells[i].c_str());
         }
         WriteRow(stream, values);

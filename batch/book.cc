@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "adapters/csv_reader.h"
+#include "adapters/csv_writer.h"
 
 namespace carecard {
 namespace fs = std::filesystem;
@@ -69,7 +70,7 @@ bool ReadBookCsv(const std::string& path, std::vector<std::map<std::string, std:
       return false;
     }
     std::map<std::string, std::string> r;
-    for (size_t i = 0; i < header.size(); ++i) r[header[i]] = row.cells[i];
+    for (size_t i = 0; i < header.size(); ++i) r[header[i]] = std::string(CsvWriter::Unguard(row.cells[i]));
     rows->push_back(std::move(r));
   }
   return true;

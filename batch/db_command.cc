@@ -1,5 +1,6 @@
 #include "batch/db_command.h"
 
+#include <libpq-fe.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -15,8 +16,29 @@
 namespace carecard {
 namespace {
 
+// True when the connection string carries a password: on a command line it
+// would show in `ps` and in shell history, so carecard refuses it.
+bool HasPassword(const std::string& db) {
+  if (db.empty()) return false;
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(db.c_str(), &parse_error);
+  if (parse_error) PQfreemem(parse_error);
+  if (!options) return false;  // libpq will report the malformed string itself
+  bool found = false;
+  for (PQconninfoOption* o = options; o->keyword; ++o) {
+    if (std::string(o->keyword) == "password" && o->val && *o->val) found = true;
+  }
+  PQconninfoFree(options);
+  return found;
+}
+
 // Connects and migrates; nullptr after printing why.
 std::unique_ptr<PgStore> OpenStore(const std::string& db, std::ostream& err, int* applied = nullptr) {
+  if (HasPassword(db)) {
+    err << "--db holds a password; a password on the command line shows in ps and in shell history. "
+           "Leave it out and use ~/.pgpass, PGPASSFILE or a service file (docs/postgresql.md)\n";
+    return nullptr;
+  }
   std::string error;
   auto store = PgStore::Open(db, &error);
   if (!store) {

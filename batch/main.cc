@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   using namespace carecard;
   CLI::App app{"carecard: settlement of elderly-care consumption card subsidies"};
   app.require_subcommand(1);
+  app.fallthrough();  // --lang may come before or after the subcommand
   app.set_version_flag("--version", EngineVersion());
   std::string lang = "en";
   app.add_option("--lang", lang, "language of messages: en or zh")->check(CLI::IsMember({"en", "zh"}));

@@ -88,7 +88,7 @@ std::string RenderManifest(const ManifestInputs& in, const std::map<std::string,
   using nlohmann::ordered_json;
   ordered_json m;
   m["schema"] = "carecard-manifest/1";
-  m["engine"] = {{"name", "carecard"}, {"version", in.engine_version}};
+  m["engine"] = {{"name", "carecard"}, {"version", in.engine_version}, {"build", in.engine_build}};
   m["period"] = in.period.ToString();
   m["state"] = in.closed ? "closed" : "draft";
   ordered_json months = ordered_json::array();

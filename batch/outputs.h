@@ -21,6 +21,7 @@ std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& per
 
 struct ManifestInputs {
   std::string engine_version;
+  std::string engine_build;
   const Policy* policy = nullptr;
   std::string rules_file;    // name without folder
   std::string rules_sha256;

@@ -26,7 +26,12 @@
 namespace carecard {
 namespace fs = std::filesystem;
 
+#ifndef CARECARD_BUILD
+#define CARECARD_BUILD "unknown"
+#endif
+
 std::string EngineVersion() { return CARECARD_VERSION; }
+std::string EngineBuild() { return CARECARD_BUILD; }
 
 int LoadPolicy(const std::string& path, Language language, PreparedRun* run, std::ostream& err) {
   run->policy = LoadPolicyFromFile(path, language);
@@ -99,7 +104,7 @@ int ComputeFiles(const std::string& rules_path, int threads, bool close, Prepare
     run->intake.registry.consumption_ids = TxnIdTable();
     *files = RenderSettlementFiles(period, run->intake.registry, *result);
   } catch (const MoneyOverflow& e) {
-    err << "refused: " << e.what() << " (amounts too large to add exactly)\n";
+    err << "refused: " << e.what() << "\n";
     return kExitRefused;
   } catch (const std::runtime_error& e) {
     err << "refused: " << e.what() << "\n";
@@ -107,6 +112,7 @@ int ComputeFiles(const std::string& rules_path, int threads, bool close, Prepare
   }
   ManifestInputs m;
   m.engine_version = EngineVersion();
+  m.engine_build = EngineBuild();
   m.policy = &policy;
   m.rules_file = fs::path(rules_path).filename().string();
   m.rules_sha256 = run->rules_sha256;
@@ -193,6 +199,21 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   }
   const PayoutPeriod period = *run.period;
   Book book(o.book_dir, policy.months_per_period);
+  // A refused first run leaves no book behind: the folder made only to hold the lock goes again.
+  std::error_code exists_error;
+  const bool book_existed = fs::exists(o.book_dir, exists_error);
+  struct RemoveNewEmptyBook {
+    const std::string& dir;
+    bool active;
+    ~RemoveNewEmptyBook() {
+      if (!active) return;
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(dir, ec)) {
+        if (entry.path().filename() != ".lock") return;
+      }
+      fs::remove_all(dir, ec);
+    }
+  } remove_new_empty_book{o.book_dir, !book_existed};
   std::string holder;
   auto lock = BookLock::TryAcquire(o.book_dir, "pid " + std::to_string(::getpid()) + ", started " + NowUtc() + " on " +
                                                    HostName() + ", settle " + period.ToString(),

@@ -55,6 +55,8 @@ struct VerifyOptions {
 int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err);
 
 std::string EngineVersion();
+// The compiler and build type the engine was built with, e.g. "GNU 12.2.0 Release".
+std::string EngineBuild();
 
 // The steps of a settlement shared by the file book (RunSettle) and the
 // PostgreSQL store (batch/db_command.h): everything but where inputs come

@@ -340,6 +340,23 @@ class ElderSettler {
 
  private:
   void SettleCard(int32_t card_index, const Elder& elder) {
+    current_ = nullptr;
+    try {
+      SettleCardSums(card_index, elder);
+    } catch (const MoneyOverflow&) {
+      // Name the card and the row at which its sums stopped fitting, so the data can be checked.
+      const Card& card = ctx_.reg.cards[static_cast<size_t>(card_index)];
+      std::string where;
+      if (current_) {
+        where = " at " + ctx_.intake.files[static_cast<size_t>(current_->file)].file + " line " +
+                std::to_string(current_->line);
+      }
+      throw MoneyOverflow("the amounts of card '" + card.card_no + "'" + where +
+                          " add up to more than 92,233,720,368,547,758.07 yuan, the most the engine holds exactly");
+    }
+  }
+
+  void SettleCardSums(int32_t card_index, const Elder& elder) {
     const Card& card = ctx_.reg.cards[static_cast<size_t>(card_index)];
     // Card-months of every settled month in which the card is active.
     std::vector<std::pair<YearMonth, Money>> subsidies;  // month -> subsidy, ascending
@@ -352,6 +369,7 @@ class ElderSettler {
     };
     for (int32_t i : ctx_.card_txns[static_cast<size_t>(card_index)]) {
       const Transaction& t = ctx_.reg.transactions[static_cast<size_t>(i)];
+      current_ = &t;
       if (!t.counted) continue;
       if (t.kind == TxnKind::kDeposit) {
         if (Money* net = slot(YearMonth::Of(t.local_date))) *net += t.amount;
@@ -411,6 +429,7 @@ class ElderSettler {
     };
     for (int32_t i : txns) {
       const Transaction& t = ctx_.reg.transactions[static_cast<size_t>(i)];
+      current_ = &t;
       check_through(t.local_date);
       credit_through(YearMonth::Of(t.local_date).first_day().AddDays(-1));
       const YearMonth month = YearMonth::Of(t.local_date);
@@ -495,6 +514,7 @@ class ElderSettler {
   const BookState& book_;
   WorkerOutput* out_;
   std::vector<Money> nets_;  // per settled month, reused between cards
+  const Transaction* current_ = nullptr;  // the row being summed, for an overflow's message
 };
 
 template <typename T, typename Less>

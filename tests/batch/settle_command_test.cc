@@ -166,3 +166,30 @@ TEST(settle_command, a_second_run_on_a_held_book_exits_3_at_once) {
 
 }  // namespace
 }  // namespace carecard
+
+namespace carecard {
+namespace {
+
+TEST(settle_command, a_card_number_that_looks_like_a_formula_is_guarded_and_read_back_from_the_book) {
+  TempDir data, book;
+  std::filesystem::copy(ExampleDir() + "/data", data.path(), std::filesystem::copy_options::recursive);
+  for (const auto& entry : std::filesystem::directory_iterator(data.path())) {
+    std::string text = Slurp(entry.path().string());
+    for (size_t at; (at = text.find("QD0001,")) != std::string::npos;) text.replace(at, 7, "=QD0001,");
+    for (size_t at; (at = text.find("\nP02,")) != std::string::npos;) text.replace(at, 5, "\n'P02,");
+    for (size_t at; (at = text.find(",P02,")) != std::string::npos;) text.replace(at, 5, ",'P02,");
+    testing::WriteFile(entry.path().string(), text);
+  }
+  ASSERT_EQ(Settle(data.path(), book.path(), "2024-B1", true), kExitOk);
+  const std::string card_months = Slurp(book / "2024-B1/card_months.csv");
+  EXPECT_NE(card_months.find(",'=QD0001,"), std::string::npos) << card_months;
+  EXPECT_NE(card_months.find(",''P02,"), std::string::npos);
+  // Read back from the closed period, the guarded cells are the ids themselves: nothing to adjust.
+  ASSERT_EQ(Settle(data.path(), book.path(), "2024-B2", false), kExitOk);
+  EXPECT_EQ(Lines(Slurp(book / "2024-B2/adjustments.csv")).size(), 1u);
+  std::string statements = Slurp(book / "2024-B2/statements.csv");
+  EXPECT_NE(statements.find("2024-B2,'=QD0001,C01,174.99,"), std::string::npos) << statements;
+}
+
+}  // namespace
+}  // namespace carecard
