@@ -175,9 +175,12 @@ TEST(settle_command, a_card_number_that_looks_like_a_formula_is_guarded_and_read
   std::filesystem::copy(ExampleDir() + "/data", data.path(), std::filesystem::copy_options::recursive);
   for (const auto& entry : std::filesystem::directory_iterator(data.path())) {
     std::string text = Slurp(entry.path().string());
-    for (size_t at; (at = text.find("QD0001,")) != std::string::npos;) text.replace(at, 7, "=QD0001,");
-    for (size_t at; (at = text.find("\nP02,")) != std::string::npos;) text.replace(at, 5, "\n'P02,");
-    for (size_t at; (at = text.find(",P02,")) != std::string::npos;) text.replace(at, 5, ",'P02,");
+    auto replace_all = [&](const std::string& from, const std::string& to) {
+      for (size_t at = 0; (at = text.find(from, at)) != std::string::npos; at += to.size()) text.replace(at, from.size(), to);
+    };
+    replace_all("QD0001,", "=QD0001,");
+    replace_all("\nP02,", "\n'P02,");
+    replace_all(",P02,", ",'P02,");
     testing::WriteFile(entry.path().string(), text);
   }
   ASSERT_EQ(Settle(data.path(), book.path(), "2024-B1", true), kExitOk);
