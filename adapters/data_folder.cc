@@ -396,15 +396,15 @@ class ThreadedBatchSource {
 bool LoadDataFolder(const std::string& dir, Intake* intake, const DataFolderOptions& options,
                     std::vector<InputFileInfo>* files, std::string* error) {
   if (!ListDataFiles(dir, files, error)) return false;
-  // Room for the transaction rows, estimated from the files' sizes.
-  int64_t transaction_bytes = 0;
+  // Room for the transaction rows, estimated from the files' sizes (rows of about 80 bytes).
+  int64_t deposit_bytes = 0, consumption_bytes = 0;
   for (const auto& info : *files) {
     if (info.kind != InputKind::kDeposits && info.kind != InputKind::kConsumption) continue;
     std::error_code ec;
     const auto size = std::filesystem::file_size(std::filesystem::path(dir) / info.file, ec);
-    if (!ec) transaction_bytes += static_cast<int64_t>(size);
+    if (!ec) (info.kind == InputKind::kDeposits ? deposit_bytes : consumption_bytes) += static_cast<int64_t>(size);
   }
-  intake->ReserveTransactions(transaction_bytes / 80);
+  intake->ReserveTransactions(deposit_bytes / 80, consumption_bytes / 80);
 
   std::unique_ptr<ThreadedBatchSource> threaded;
   std::unique_ptr<BatchSource> inline_source;
@@ -459,8 +459,12 @@ bool LoadDataFolder(const std::string& dir, Intake* intake, const DataFolderOpti
       }
       rows = 0;
     }
+    constexpr size_t kPrefetchDistance = 16;
     for (size_t i = 0; i < batch->row_count; ++i) {
       const CsvRow& row = batch->rows[i];
+      if (i + kPrefetchDistance < batch->row_count && batch->is_preparsed[i + kPrefetchDistance]) {
+        intake->Prefetch(batch->preparsed[i + kPrefetchDistance]);
+      }
       if (batch->is_preparsed[i]) {
         intake->AddPreparsedRow(row.line, row.cells, batch->preparsed[i]);
       } else if (row.problem == CsvProblem::kNone) {

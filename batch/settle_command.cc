@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -225,10 +226,22 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   book.RemoveLeftovers();
   if (int rc = LoadBook(book, &run, err)) return rc;
   if (int rc = CheckPeriodOrder(period, o.close, run, err)) return rc;
+  // CARECARD_TIMINGS=1 prints how long each phase took to stderr (benchmarks); never into a file.
+  const bool timings = std::getenv("CARECARD_TIMINGS") != nullptr;
+  auto phase_start = std::chrono::steady_clock::now();
+  auto phase = [&](const char* name) {
+    if (!timings) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::cerr << "timing " << name << ": "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(now - phase_start).count() << " ms\n";
+    phase_start = now;
+  };
   if (int rc = LoadInputs(o.data_dir, o.max_rejects, o.progress, &run, err, o.threads)) return rc;
+  phase("read inputs");
   SettlementResult result;
   std::map<std::string, std::string> files;
   if (int rc = ComputeFiles(o.rules_path, o.threads, o.close, &run, &result, &files, err)) return rc;
+  phase("settle and render");
   const std::string manifest = files["manifest.json"];
   if (!o.sign_key.empty()) {
     std::string signature, error;
@@ -239,7 +252,9 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
     files["manifest.json.sig"] = signature + "\n";
   }
   std::string error;
-  if (!book.WritePeriod(period, files, &error)) {
+  const bool written = book.WritePeriod(period, files, &error);
+  phase("write the book");
+  if (!written) {
     err << "book: " << error << "\n";
     return kExitRefused;
   }

@@ -125,10 +125,15 @@ PreparsedTransaction Intake::Preparse(InputKind kind, const std::vector<int>& co
   return p;
 }
 
-void Intake::ReserveTransactions(int64_t rows) {
-  if (rows <= 0) return;
-  result_.registry.transactions.reserve(static_cast<size_t>(rows));
-  remaining_.reserve(static_cast<size_t>(rows));
+void Intake::ReserveTransactions(int64_t deposit_rows, int64_t consumption_rows) {
+  constexpr int64_t kLimit = 1'000'000'000;  // an estimate, not a promise: never reserve absurd amounts
+  deposit_rows = std::clamp<int64_t>(deposit_rows, 0, kLimit);
+  consumption_rows = std::clamp<int64_t>(consumption_rows, 0, kLimit);
+  const auto rows = static_cast<size_t>(deposit_rows + consumption_rows);
+  result_.registry.transactions.reserve(rows);
+  remaining_.reserve(rows);
+  result_.registry.deposit_ids.Reserve(static_cast<size_t>(deposit_rows), static_cast<size_t>(deposit_rows) * 12);
+  result_.registry.consumption_ids.Reserve(static_cast<size_t>(consumption_rows), static_cast<size_t>(consumption_rows) * 12);
 }
 
 bool Intake::BeginFile(InputKind kind, const std::string& file_name, const std::vector<std::string>& header,
@@ -372,6 +377,8 @@ bool Intake::AddCard(int64_t line, const std::vector<std::string>& c) {
   int32_t index = static_cast<int32_t>(reg.cards.size());
   reg.elders[static_cast<size_t>(card.elder)].cards.push_back(index);
   reg.card_index.emplace(card_no, index);
+  [[maybe_unused]] const int32_t claim = reg.card_ids.Insert(card_no, 0);
+  assert(claim == index);
   reg.cards.push_back(std::move(card));
   return true;
 }
@@ -480,13 +487,13 @@ int Intake::AddTransaction(int64_t line, const std::vector<std::string>& c, cons
   const Date local = instant->LocalDate(zone_);
   if (YearMonth::Of(local) > last_month_) return 2;
 
-  auto card = reg.card_index.find(card_view);
-  if (card == reg.card_index.end()) return Reject("unknown_card", line, "card_no " + Quote(card_view) + " is not a known card", txn_id(), card_no(), {}, month()), 0;
-  const Card& the_card = reg.cards[static_cast<size_t>(card->second)];
+  const int32_t card_index = reg.card_ids.Find(card_view);
+  if (card_index < 0) return Reject("unknown_card", line, "card_no " + Quote(card_view) + " is not a known card", txn_id(), card_no(), {}, month()), 0;
+  const Card& the_card = reg.cards[static_cast<size_t>(card_index)];
 
   Transaction t;
   t.claim = mine;
-  t.card = card->second;
+  t.card = card_index;
   t.kind = kind;
   t.amount = *amount;
   t.at = *instant;

@@ -134,6 +134,7 @@ struct Registry {
   std::vector<Elder> elders;
   std::vector<Card> cards;
   IdMap<int32_t> card_index;
+  TxnIdTable card_ids;  // the same cards again (claim == card index): the flat table the ledger's hot path uses
   std::vector<std::string> services;  // interned service names
   std::vector<Transaction> transactions;  // in file order
   TxnIdTable deposit_ids;      // txn_ids of the deposit files
@@ -190,8 +191,12 @@ class Intake {
               std::string_view problem_detail = {});
   // The same for a clean transaction row whose pure checks were done by Preparse.
   void AddPreparsedRow(int64_t line, const std::vector<std::string>& cells, const PreparsedTransaction& pre);
-  // Room for about `rows` transaction rows, so that growing tables do not rehash.
-  void ReserveTransactions(int64_t rows);
+  // A hint that a row with these preparsed fields comes soon (see TxnIdTable::Prefetch).
+  void Prefetch(const PreparsedTransaction& upcoming) const {
+    (kind_ == InputKind::kDeposits ? result_.registry.deposit_ids : result_.registry.consumption_ids).Prefetch(upcoming.txn_hash);
+  }
+  // Room for about `deposit_rows` and `consumption_rows` rows, so that growing tables do not rehash.
+  void ReserveTransactions(int64_t deposit_rows, int64_t consumption_rows);
   void EndFile();
 
   // Rows rejected so far in the current file (for --max-rejects).

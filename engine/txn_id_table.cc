@@ -1,5 +1,7 @@
 #include "engine/txn_id_table.h"
 
+#include <sys/mman.h>
+
 #include <cassert>
 #include <cstring>
 #include <stdexcept>
@@ -40,7 +42,7 @@ int32_t TxnIdTable::Insert(std::string_view key, uint64_t h, uint64_t content_ha
   if (static_cast<int64_t>(content_.size()) >= kMaxClaimsPerFamily) {
     throw std::length_error("more than " + std::to_string(kMaxClaimsPerFamily) + " transaction ids in one family");
   }
-  if ((content_.size() + 1) * 4 > slots_.size() * 3) Grow();
+  if ((content_.size() + 1) * 2 > slots_.size()) Grow();
   const int32_t claim = static_cast<int32_t>(content_.size());
   bytes_.insert(bytes_.end(), key.begin(), key.end());
   start_.push_back(bytes_.size());
@@ -57,8 +59,46 @@ void TxnIdTable::Place(std::vector<uint64_t>& slots, uint64_t h, int32_t claim) 
   slots[i] = (h >> 32) << 32 | static_cast<uint64_t>(claim + 1);
 }
 
+namespace {
+
+// Asks the kernel for huge pages under a large table: its lookups are random,
+// and with 4 KiB pages nearly every one would also miss the TLB.
+void AdviseHugePagesRaw(uint64_t* data, size_t count) {
+  constexpr uintptr_t kHuge = 2u << 20;
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = begin + count * sizeof(uint64_t);
+  const uintptr_t aligned_begin = (begin + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t aligned_end = end & ~(kHuge - 1);
+  if (aligned_end > aligned_begin) {
+    ::madvise(reinterpret_cast<void*>(aligned_begin), aligned_end - aligned_begin, MADV_HUGEPAGE);
+  }
+}
+
+}  // namespace
+
+void TxnIdTable::Reserve(size_t claims, size_t id_bytes) {
+  bytes_.reserve(id_bytes);
+  start_.reserve(claims + 1);
+  content_.reserve(claims);
+  accepted_.reserve(claims);
+  size_t wanted = slots_.size();
+  while (wanted < claims * 2) wanted *= 2;
+  if (wanted == slots_.size()) return;
+  std::vector<uint64_t> bigger;
+  bigger.reserve(wanted);
+  AdviseHugePagesRaw(bigger.data(), wanted);
+  bigger.assign(wanted, 0);
+  for (size_t claim = 0; claim < content_.size(); ++claim) {
+    Place(bigger, Hash(id(static_cast<int32_t>(claim))), static_cast<int32_t>(claim));
+  }
+  slots_.swap(bigger);
+}
+
 void TxnIdTable::Grow() {
-  std::vector<uint64_t> bigger(slots_.size() * 2, 0);
+  std::vector<uint64_t> bigger;
+  bigger.reserve(slots_.size() * 2);
+  AdviseHugePagesRaw(bigger.data(), slots_.size() * 2);
+  bigger.assign(slots_.size() * 2, 0);
   for (size_t claim = 0; claim < content_.size(); ++claim) {
     Place(bigger, Hash(id(static_cast<int32_t>(claim))), static_cast<int32_t>(claim));
   }

@@ -39,6 +39,11 @@ class TxnIdTable {
   int32_t accepted(int32_t claim) const { return accepted_[static_cast<size_t>(claim)]; }
   void set_accepted(int32_t claim, int32_t transaction) { accepted_[static_cast<size_t>(claim)] = transaction; }
   size_t size() const { return content_.size(); }
+  // Starts loading the slot `id_hash` probes first: the table is far larger than
+  // the caches, so callers that know upcoming ids hide most of the miss.
+  void Prefetch(uint64_t id_hash) const { __builtin_prefetch(&slots_[static_cast<size_t>(id_hash) & (slots_.size() - 1)]); }
+  // Room for `claims` ids of about `id_bytes` bytes in all, so that the table never rehashes.
+  void Reserve(size_t claims, size_t id_bytes);
 
   static uint64_t Hash(std::string_view bytes);
 
@@ -52,7 +57,7 @@ class TxnIdTable {
   std::vector<int32_t> accepted_;
   // A slot holds (high 32 bits of Hash(id)) << 32 | (claim + 1); 0 = empty. The
   // tag skips almost every string compare without touching the arena.
-  std::vector<uint64_t> slots_;    // size a power of two, at most 3/4 full
+  std::vector<uint64_t> slots_;    // size a power of two, at most half full: misses stay short
 };
 
 }  // namespace carecard
