@@ -284,6 +284,18 @@ int RunExplain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
   }
   if (int rc = LoadInputs(o.data_dir, 1'000'000'000, false, &run, err)) return rc;
   CardMonthExplanation x = ExplainCardMonth(policy, *run.period, run.intake, run.book, o.card_no, *month);
+  // A month before the book's first period is never settled in this book (semantics.md §7).
+  const bool before_book = run.book.first_closed && *month < run.book.first_closed->first_month();
+  std::string before_book_note;
+  if (before_book) {
+    const std::string first = run.book.first_closed->ToString();
+    before_book_note = o.language == Language::kChinese
+                           ? "注意:" + month->ToString() + " 早于本账簿的第一个结算期 " + first +
+                                 ",本账簿不结算该月;以下为按现行规则的测算,不产生补贴或调整。"
+                           : "note: " + month->ToString() + " is before the book's first period " + first +
+                                 ": this book never settles it; what follows is what the rules would give, with no "
+                                 "subsidy paid or adjusted";
+  }
   if (o.json) {
     nlohmann::ordered_json j;
     j["card_no"] = o.card_no;
@@ -307,9 +319,12 @@ int RunExplain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
       steps.push_back(std::move(s));
     }
     j["steps"] = std::move(steps);
+    j["settled_in_book"] = !before_book;
+    if (before_book) j["note"] = before_book_note;
     out << j.dump(2) << "\n";
   } else {
     out << RenderExplainHeader(o.card_no, month->ToString(), o.language) << "\n";
+    if (before_book) out << "  " << before_book_note << "\n";
     for (const auto& step : x.steps) out << "  " << RenderExplainStep(step, o.language) << "\n";
     if (x.found) out << RenderExplainResult(x.result, o.language) << "\n";
   }

@@ -196,3 +196,21 @@ TEST(settle_command, a_card_number_that_looks_like_a_formula_is_guarded_and_read
 
 }  // namespace
 }  // namespace carecard
+
+namespace carecard {
+namespace {
+
+TEST(settle_command, explain_says_when_a_month_lies_before_the_books_first_period) {
+  TempDir book;
+  ASSERT_EQ(Settle(ExampleDir() + "/data", book.path(), "2024-B1", true), kExitOk);
+  const std::string args = "explain --data " + ExampleDir() + "/data --rules " + ExampleDir() + "/rules.yaml --book " +
+                           book.path() + " --card QD0001 --month ";
+  std::string output;
+  RunCarecardCapture(args + "2023-12", &output);
+  EXPECT_NE(output.find("before the book's first period 2024-B1"), std::string::npos) << output;
+  RunCarecardCapture(args + "2024-01", &output);
+  EXPECT_EQ(output.find("before the book's first period"), std::string::npos) << output;
+}
+
+}  // namespace
+}  // namespace carecard
