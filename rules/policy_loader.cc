@@ -15,6 +15,7 @@
 
 #include "rules/expression.h"
 #include "rules/spelling.h"
+#include "rules/yaml_documents.h"
 
 namespace carecard {
 namespace {
@@ -359,13 +360,14 @@ class Loader {
   // --- the document ---------------------------------------------------------
 
   void ReadDocument() {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text_));
-    if (documents.empty() || documents.front().IsNull()) {
+    // Not YAML::LoadAll, which never returns on some input (rules/yaml_documents.h).
+    const YamlDocuments documents = LoadFirstYamlDocument(text_);
+    if (documents.first.IsNull()) {
       Report(Location{}, Message(MessageId::kEmptyFile));
       return;
     }
-    if (documents.size() > 1) Report(At(documents[1]), Message(MessageId::kSecondDocument));
-    ReadPolicy(documents.front());
+    if (documents.second) Report(source_.At(*documents.second), Message(MessageId::kSecondDocument));
+    ReadPolicy(documents.first);
   }
 
   void ReadPolicy(const YAML::Node& root) {
