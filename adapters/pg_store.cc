@@ -58,20 +58,6 @@ void WriteRow(pqxx::stream_to& stream, const CopyRow& row) {
   kWriters[row.size() - 1](stream, row);
 }
 
-// The row codes LoadDataFolder gives the reader's problems (adapters/data_folder.cc):
-// kept in step with it, and the equivalence tests compare the two paths.
-const char* ReaderProblemCode(CsvProblem p) {
-  switch (p) {
-    case CsvProblem::kNone: return "";
-    case CsvProblem::kInvalidUtf8: return "bad_encoding";
-    case CsvProblem::kFieldTooLong:
-    case CsvProblem::kRowTooLong:
-    case CsvProblem::kTooManyColumns: return "too_long";
-    case CsvProblem::kUnterminatedQuote:
-    case CsvProblem::kBadQuote: return "bad_row";
-  }
-  return "bad_row";
-}
 
 std::string Join(const std::vector<std::string>& names, const std::string& prefix = "") {
   std::string out;
@@ -171,7 +157,7 @@ bool StageFile(pqxx::work& tx, const std::string& dir, DeliveredFile* file, std:
     const std::string line = std::to_string(row.line);
     const bool problem = row.problem != CsvProblem::kNone;
     const bool width_ok = !problem && row.cells.size() == file->header_width;
-    std::string code = problem ? ReaderProblemCode(row.problem) : "";
+    std::string code = problem ? std::string(RowProblemCode(row.problem)) : "";
     std::string detail = problem ? std::string(CsvProblemText(row.problem)) : "";
     std::string raw = width_ok ? std::string() : ArrayLiteral(row.cells);
     if (width_ok) {
