@@ -123,7 +123,13 @@ int ComputeFiles(const std::string& rules_path, int threads, bool close, Prepare
   m.inputs = run->inputs;
   m.counts = run->intake.files;
   m.previous_manifest_sha256 = run->previous_manifest_sha256;
-  (*files)["manifest.json"] = RenderManifest(m, *files, *result);
+  try {
+    (*files)["manifest.json"] = RenderManifest(m, *files, *result);
+  } catch (const nlohmann::json::exception& e) {
+    // Only text that is not UTF-8 (a rules file's name, say) can make the manifest fail.
+    err << "refused: the manifest cannot be written: " << e.what() << "\n";
+    return kExitRefused;
+  }
   return kExitOk;
 }
 

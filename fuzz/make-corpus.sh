@@ -57,7 +57,7 @@ for f in "$root"/rules/*.yaml "$example"/rules.yaml "$root"/tools/reference/*.ya
   n=$((n + 1))
   cp "$f" "$out/policy_loader/seed-$n"
   # expression: every `eligible:` of the policies, comments removed.
-  grep -h 'eligible:' "$f" | sed -e 's/^[[:space:]]*eligible:[[:space:]]*//' -e 's/[[:space:]]*#.*$//' |
+  { grep -h 'eligible:' "$f" || true; } | sed -e 's/^[[:space:]]*eligible:[[:space:]]*//' -e 's/[[:space:]]*#.*$//' |
     while IFS= read -r expression; do
       printf '%s' "$expression" >"$out/expression/seed-$(printf '%s' "$expression" | sha1sum | cut -c1-12)"
     done

@@ -1,4 +1,5 @@
 #include "rules/policy_cases.h"
+#include "rules/yaml_documents.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -323,14 +324,15 @@ class CasesLoader {
   }
 
   void ReadDocument() {
-    std::vector<YAML::Node> docs = YAML::LoadAll(std::string(text_));
-    if (docs.empty() || IsEmpty(docs[0])) {
+    // Not YAML::LoadAll, which never returns on some input (rules/yaml_documents.h).
+    const YamlDocuments documents = LoadFirstYamlDocument(text_);
+    if (documents.first.IsNull() || IsEmpty(documents.first)) {
       Report(Location{0, 0}, M(MessageId::kCasesEmptyFile));
       return;
     }
-    if (docs.size() > 1) Report(At(docs[1]), M(MessageId::kSecondDocument));
+    if (documents.second) Report(source_.At(*documents.second), M(MessageId::kSecondDocument));
     const std::string place = M(MessageId::kPlaceCasesFile);
-    auto top = ReadMapping(docs[0], place, kTopKeys, kTopRequired);
+    auto top = ReadMapping(documents.first, place, kTopKeys, kTopRequired);
     if (!top) return;
     const Field* cases = top->Find("cases");
     if (!cases) return;

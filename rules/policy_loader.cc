@@ -744,11 +744,65 @@ std::string RuleError::ToString() const {
   return file + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " + message;
 }
 
+namespace {
+
+// The offset of the first byte that is not part of well-formed UTF-8, or npos.
+size_t FirstInvalidUtf8(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto b = static_cast<unsigned char>(text[i]);
+    size_t n;
+    uint32_t cp;
+    if (b < 0x80) {
+      ++i;
+      continue;
+    } else if ((b & 0xE0) == 0xC0) {
+      n = 2, cp = b & 0x1Fu;
+    } else if ((b & 0xF0) == 0xE0) {
+      n = 3, cp = b & 0x0Fu;
+    } else if ((b & 0xF8) == 0xF0) {
+      n = 4, cp = b & 0x07u;
+    } else {
+      return i;
+    }
+    if (i + n > text.size()) return i;
+    for (size_t k = 1; k < n; ++k) {
+      const auto c = static_cast<unsigned char>(text[i + k]);
+      if ((c & 0xC0) != 0x80) return i;
+      cp = cp << 6 | (c & 0x3Fu);
+    }
+    const bool overlong = (n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+    if (overlong || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
+}  // namespace
+
 PolicyLoadResult LoadPolicyFromText(std::string_view text, const std::string& file_name, Language language) {
   if (text.size() > kMaxPolicyFileBytes) {
     PolicyLoadResult result;
     result.errors.push_back(RuleError{file_name, 0, 0,
                                       Format(MessageId::kFileTooLarge, language, {std::to_string(kMaxPolicyFileBytes)})});
+    return result;
+  }
+  // Names and versions travel into every output file: a policy must be UTF-8 text.
+  if (const size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    int line = 1, column = 1;
+    for (size_t i = 0; i < bad; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) {
+        ++column;
+      }
+    }
+    PolicyLoadResult result;
+    result.errors.push_back(RuleError{
+        file_name, line, column,
+        language == Language::kChinese ? std::string("文件不是 UTF-8 编码(是否以 GBK 保存?);请以 UTF-8 保存")
+                                       : std::string("the file is not UTF-8 here (saved as GBK?); save it as UTF-8")});
     return result;
   }
   return Loader(text, file_name, language).Run();

@@ -18,9 +18,7 @@ class DocumentStarts : public YAML::EventHandler {
   void OnDocumentEnd() override {}
   void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Node(mark); }
-  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override {
-    Node(mark);
-  }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t, const std::string&) override { Node(mark); }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
     Node(mark);
   }
@@ -49,7 +47,8 @@ YamlDocuments LoadFirstYamlDocument(std::string_view text) {
   // more to see whether the parser is still making progress.
   for (int documents = 0; documents < 3 && parser.HandleNextDocument(starts); ++documents) {
   }
-  // A parser that made no progress is looking at the stray ',' of yaml-cpp issue #1040.
+  // A parser that made no progress is looking at the stray ',' of yaml-cpp
+  // issue #1040.
   for (size_t i = 1; i < starts.first_nodes.size(); ++i) {
     if (starts.first_nodes[i].pos == starts.first_nodes[i - 1].pos) {
       throw YAML::ParserException(starts.first_nodes[i], "unexpected ',' outside a [list] or {mapping}");

@@ -4,7 +4,8 @@
 // document per turn until memory runs out, when a document begins with a stray
 // ',' (",", "&a ,", "a: 1\n---\n,"): yaml-cpp issue #1040, fixed upstream after
 // 0.8.0 by pull request #1319. Found by fuzz/policy_loader_fuzz.cc. Rules files
-// hold one document, so this reads the first and only looks for a second.
+// hold one document, so this reads the first and looks at most two documents
+// further (is there a second; is the parser still making progress).
 #ifndef CARECARD_RULES_YAML_DOCUMENTS_H_
 #define CARECARD_RULES_YAML_DOCUMENTS_H_
 
@@ -21,8 +22,8 @@ struct YamlDocuments {
 };
 
 // Parses the first document of `text` and finds where a second one starts,
-// reading no further. Throws YAML::Exception on a syntax error, as LoadAll does,
-// a document that starts with a stray ',' included.
+// reading no further. Throws YAML::Exception on a syntax error, as LoadAll
+// does, a document that starts with a stray ',' included.
 YamlDocuments LoadFirstYamlDocument(std::string_view text);
 
 }  // namespace carecard

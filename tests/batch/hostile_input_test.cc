@@ -20,6 +20,7 @@
 
 #include "adapters/csv_reader.h"
 #include "batch/settle_command.h"
+#include "rules/policy_loader.h"
 #include "tests/batch/test_files.h"
 
 namespace carecard {
@@ -33,8 +34,8 @@ using testing::WriteFile;
 
 using Table = std::vector<std::vector<std::string>>;
 
-const char* const kOutputCsvs[] = {"card_months.csv",           "adjustments.csv",        "payouts.csv",
-                                   "statements.csv",            "consumption_by_center.csv", "homebed_exclusions.csv",
+const char* const kOutputCsvs[] = {"card_months.csv", "adjustments.csv",           "payouts.csv",
+                                   "statements.csv",  "consumption_by_center.csv", "homebed_exclusions.csv",
                                    "exceptions.csv"};
 
 // Parses CSV bytes properly (quotes, multi-line cells). A row the reader cannot
@@ -218,7 +219,7 @@ class Folder {
 const std::string kDepositHeader = "txn_id,card_no,kind,amount,at,channel,ref_txn_id\n";
 const std::string kConsumptionHeader = "txn_id,card_no,kind,amount,at,station_id,service,ref_txn_id\n";
 
-// --- empty and header-only files -------------------------------------------------
+// --- empty and header-only files -----------------------------------------------------------------
 
 TEST(hostile_input, an_empty_required_file_refuses_the_run_naming_the_file) {
   for (const std::string& empty : {std::string(), std::string("\xEF\xBB\xBF"), std::string("\n\r\n\n")}) {
@@ -246,7 +247,9 @@ TEST(hostile_input, an_empty_optional_file_refuses_the_run_too_but_an_absent_one
 TEST(hostile_input, a_header_only_file_is_accepted_with_no_rows) {
   Folder folder;
   folder.Write("deposits-2024-02.csv", kDepositHeader);
-  folder.Write("consumption-2024-02.csv", "\xEF\xBB\xBF" "txn_id,card_no,kind,amount,at,station_id,service,ref_txn_id\r\n");
+  folder.Write("consumption-2024-02.csv",
+               "\xEF\xBB\xBF"
+               "txn_id,card_no,kind,amount,at,station_id,service,ref_txn_id\r\n");
   const Outcome run = folder.Settle();
   ASSERT_EQ(run.status, kExitOk) << run.err;
   for (const char* file : {"deposits-2024-02.csv", "consumption-2024-02.csv"}) {
@@ -256,7 +259,7 @@ TEST(hostile_input, a_header_only_file_is_accepted_with_no_rows) {
   }
 }
 
-// --- garbage, long lines, encodings ---------------------------------------------
+// --- garbage, long lines, encodings --------------------------------------------------------------
 
 std::string Garbage(size_t bytes, uint32_t seed) {
   std::string out;
@@ -309,7 +312,8 @@ TEST(hostile_input, a_utf16_file_refuses_the_run_saying_which_encoding_is_expect
 TEST(hostile_input, a_line_of_hundreds_of_kilobytes_is_too_long_and_the_next_row_is_read) {
   Folder folder;
   const int64_t long_line = folder.NextLine("deposits-2024-02.csv");
-  folder.Append("deposits-2024-02.csv", "D900,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00," + std::string(300'000, 'x') +
+  folder.Append("deposits-2024-02.csv", "D900,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00," +
+                                            std::string(300'000, 'x') +
                                             ",\nD901,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,cash,\n");
   const Outcome run = folder.Settle();
   ASSERT_EQ(run.status, kExitOk) << run.err;
@@ -393,7 +397,7 @@ TEST(hostile_input, columns_in_another_order_and_extra_columns_give_the_same_res
   ExpectSameOutputs(a, b);
 }
 
-// --- refusals: missing files and columns, file names ----------------------------
+// --- refusals: missing files and columns, file names ---------------------------------------------
 
 TEST(hostile_input, a_missing_required_file_refuses_the_run_naming_it) {
   for (const char* file : {"centers.csv", "persons.csv", "cards.csv"}) {
@@ -433,7 +437,8 @@ TEST(hostile_input, a_misspelt_header_refuses_the_run_with_a_hint) {
 
 TEST(hostile_input, an_input_file_with_a_name_that_is_not_utf8_or_not_lowercase_refuses_the_run) {
   Folder gbk_name;
-  gbk_name.Write("deposits-\xB2\xB9\xB5\xC7.csv", kDepositHeader);  // 补登 in GBK
+  gbk_name.Write("deposits-\xB2\xB9\xB5\xC7.csv",
+                 kDepositHeader);  // 补登 in GBK
   const Outcome a = gbk_name.Settle();
   EXPECT_EQ(a.status, kExitRefused);
   EXPECT_NE(a.err.find("deposits-\\xB2\\xB9\\xB5\\xC7.csv' is not UTF-8"), std::string::npos) << a.err;
@@ -445,7 +450,7 @@ TEST(hostile_input, an_input_file_with_a_name_that_is_not_utf8_or_not_lowercase_
   EXPECT_NE(b.err.find("'Deposits-2024-03.csv' looks like an input file"), std::string::npos) << b.err;
 }
 
-// --- rows rejected with their line ----------------------------------------------
+// --- rows rejected with their line ---------------------------------------------------------------
 
 TEST(hostile_input, gbk_encoded_names_are_rejected_as_bad_encoding_saying_utf8_was_expected) {
   Folder folder;
@@ -483,10 +488,14 @@ TEST(hostile_input, unterminated_and_stray_quotes_are_bad_rows_and_doubled_quote
   Folder folder;
   const int64_t first = folder.NextLine("deposits-2024-02.csv");
   folder.Append("deposits-2024-02.csv",
-                "D900,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,\"we\"\"chat \"\"app\"\"\",\n"  // accepted
-                "D901,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,we\"chat,\n"                    // stray quote
-                "D902,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,\"wechat\"x,\n"                 // text after a quote
-                "D903,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,\"wechat,\n"                    // never closed
+                // accepted: doubled quotes inside a quoted cell
+                "D900,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,\"we\"\"chat \"\"app\"\"\",\n"
+                // a stray quote inside an unquoted cell
+                "D901,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,we\"chat,\n"
+                // text after a closing quote
+                "D902,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,\"wechat\"x,\n"
+                // a quote never closed: the row swallows D904
+                "D903,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,\"wechat,\n"
                 "D904,QD0001,deposit,1.00,2024-02-10T10:00:00+08:00,cash,\n");
   const Outcome run = folder.Settle();
   ASSERT_EQ(run.status, kExitOk) << run.err;
@@ -502,9 +511,9 @@ TEST(hostile_input, unterminated_and_stray_quotes_are_bad_rows_and_doubled_quote
 TEST(hostile_input, full_width_digits_thousands_separators_and_other_amount_forms_are_bad_amounts) {
   Folder folder;
   const int64_t first = folder.NextLine("deposits-2024-02.csv");
-  const std::vector<std::string> amounts = {"１００.００", "\"1,000.00\"", "1 000.00", " 100.00", "100.00 ", "1e2",
-                                            "100.000",   "-5.00",        "0.00",     "+100",    "¥100",    "100.",
-                                            ".50",       "1000000000000.00"};
+  const std::vector<std::string> amounts = {"１００.００", "\"1,000.00\"",    "1 000.00", " 100.00", "100.00 ", "1e2",
+                                            "100.000",     "-5.00",           "0.00",     "+100",    "¥100",    "100.",
+                                            ".50",         "1000000000000.00"};
   std::string rows;
   for (size_t i = 0; i < amounts.size(); ++i) {
     rows += "D9" + std::to_string(10 + i) + ",QD0001,deposit," + amounts[i] + ",2024-02-10T10:00:00+08:00,cash,\n";
@@ -521,9 +530,9 @@ TEST(hostile_input, impossible_dates_and_times_and_timestamps_without_offset_are
   Folder folder;
   const int64_t first = folder.NextLine("deposits-2024-02.csv");
   const std::vector<std::string> stamps = {
-      "2024-02-30T10:00:00+08:00", "2023-02-29T10:00:00+08:00", "2024-01-15T24:00:00+08:00",
-      "2024-01-15T23:59:60+08:00", "2024-01-15T10:00:00",       "2024-01-15 10:00:00+08:00",
-      "2024-13-01T10:00:00+08:00", "2024-01-15T10:00:00+24:00", "2024-01-15",
+      "2024-02-30T10:00:00+08:00", "2023-02-29T10:00:00+08:00",  "2024-01-15T24:00:00+08:00",
+      "2024-01-15T23:59:60+08:00", "2024-01-15T10:00:00",        "2024-01-15 10:00:00+08:00",
+      "2024-13-01T10:00:00+08:00", "2024-01-15T10:00:00+24:00",  "2024-01-15",
       "15/01/2024 10:00",          "2024-01-15T10:00:00.+08:00", "２０２４-01-15T10:00:00+08:00"};
   std::string rows;
   for (size_t i = 0; i < stamps.size(); ++i) {
@@ -540,7 +549,7 @@ TEST(hostile_input, impossible_dates_and_times_and_timestamps_without_offset_are
   EXPECT_EQ(run.Lines("bad_date", "persons.csv"), std::vector<int64_t>{person});
 }
 
-// --- amounts at the limit ---------------------------------------------------------
+// --- amounts at the limit ------------------------------------------------------------------------
 
 std::string MaxDeposits(int rows) {
   std::string out = kDepositHeader;
@@ -586,7 +595,7 @@ TEST(hostile_input, a_sum_that_cannot_be_represented_refuses_the_run_with_a_clea
   EXPECT_NE(run.err.find("deposits-max.csv"), std::string::npos) << run.err;
 }
 
-// --- references and duplicates ---------------------------------------------------
+// --- references and duplicates -------------------------------------------------------------------
 
 TEST(hostile_input, the_same_txn_id_in_two_deposit_files_is_a_duplicate_or_a_conflict) {
   Folder folder;
@@ -612,7 +621,8 @@ TEST(hostile_input, a_reversal_before_its_deposit_is_an_unknown_ref) {
                 "D950,QD0001,reversal,10.00,2024-01-20T10:00:00+08:00,cash,D951\n"
                 "D951,QD0001,deposit,10.00,2024-01-21T10:00:00+08:00,cash,\n");
   // In an earlier file than its deposit, too (files are read in name order).
-  folder.Write("deposits-2024-00.csv", kDepositHeader + "D952,QD0002,reversal,5.00,2024-01-20T10:00:00+08:00,bank,D002\n");
+  folder.Write("deposits-2024-00.csv",
+               kDepositHeader + "D952,QD0002,reversal,5.00,2024-01-20T10:00:00+08:00,bank,D002\n");
   const Outcome run = folder.Settle();
   ASSERT_EQ(run.status, kExitOk) << run.err;
   EXPECT_EQ(run.Lines("unknown_ref", "deposits-2024-01.csv"), std::vector<int64_t>{line});
@@ -620,7 +630,7 @@ TEST(hostile_input, a_reversal_before_its_deposit_is_an_unknown_ref) {
   EXPECT_EQ(run.Lines("unknown_ref", "deposits-2024-00.csv"), std::vector<int64_t>{2});
 }
 
-// --- formula-safe outputs ---------------------------------------------------------
+// --- formula-safe outputs ------------------------------------------------------------------------
 
 TEST(hostile_input, no_output_cell_starts_like_a_formula_whatever_the_input_held) {
   const std::vector<std::string> payloads = {"=cmd|' /C calc'!A0", "+1", "@SUM(1)", "-x", "\t=1", "=HYPERLINK(\"x\")"};
@@ -633,7 +643,8 @@ TEST(hostile_input, no_output_cell_starts_like_a_formula_whatever_the_input_held
     const std::string amount_row_at = ",2024-01-10T10:00:00+08:00,";
     folder.Append("centers.csv", CsvCell(center) + "," + CsvCell(bad) + "," + CsvCell(bad) + ",12370211729436483J," +
                                      CsvCell(bad) + "\n");
-    folder.Append("stations.csv", CsvCell(station) + "," + CsvCell(center) + "," + CsvCell(bad) + "," + CsvCell(bad) + "\n");
+    folder.Append("stations.csv",
+                  CsvCell(station) + "," + CsvCell(center) + "," + CsvCell(bad) + "," + CsvCell(bad) + "\n");
     folder.Append("persons.csv", CsvCell(person) + ",370285194805121237," + CsvCell(bad) + ",1950-03-10,rural," +
                                      CsvCell(bad) + "," + CsvCell(bad) + ",\n");
     folder.Append("assessments.csv", CsvCell(person) + ",2023-08-01,3,GB/T 42195-2022\n");
@@ -643,14 +654,14 @@ TEST(hostile_input, no_output_cell_starts_like_a_formula_whatever_the_input_held
                                          CsvCell(person) + ",gov_home_service," + CsvCell(bad) + ",2024-01-01,,\n");
     folder.Append("deposits-2024-01.csv",
                   CsvCell(bad + "T1") + "," + CsvCell(card) + ",deposit,150.00" + amount_row_at + CsvCell(bad) + ",\n" +
-                      CsvCell(bad + "T2") + "," + CsvCell(card) + ",reversal,10.00" + amount_row_at + CsvCell(bad) + "," +
-                      CsvCell(bad + "T1") + "\n" + CsvCell(bad) + "," + CsvCell(bad) + "," + CsvCell(bad) + "," +
+                      CsvCell(bad + "T2") + "," + CsvCell(card) + ",reversal,10.00" + amount_row_at + CsvCell(bad) +
+                      "," + CsvCell(bad + "T1") + "\n" + CsvCell(bad) + "," + CsvCell(bad) + "," + CsvCell(bad) + "," +
                       CsvCell(bad) + "," + CsvCell(bad) + "," + CsvCell(bad) + "," + CsvCell(bad) + "\n");
     folder.Append("consumption-2024-01.csv",
-                  CsvCell(bad + "X1") + "," + CsvCell(card) + ",consumption,20.00" + amount_row_at + CsvCell(station) + "," +
-                      CsvCell(bad) + ",\n" + CsvCell(bad + "X2") + "," + CsvCell(card) + ",consumption,20.00" +
-                      amount_row_at + "C02S01," + CsvCell(bad) + ",\n" + CsvCell(bad + "X3") + ",QD0001,consumption,5.00" +
-                      amount_row_at + CsvCell(bad) + "," + CsvCell(bad) + ",\n");
+                  CsvCell(bad + "X1") + "," + CsvCell(card) + ",consumption,20.00" + amount_row_at + CsvCell(station) +
+                      "," + CsvCell(bad) + ",\n" + CsvCell(bad + "X2") + "," + CsvCell(card) + ",consumption,20.00" +
+                      amount_row_at + "C02S01," + CsvCell(bad) + ",\n" + CsvCell(bad + "X3") +
+                      ",QD0001,consumption,5.00" + amount_row_at + CsvCell(bad) + "," + CsvCell(bad) + ",\n");
     folder.Write("platform_balances.csv",
                  "card_no,as_of,balance\n" + CsvCell(card) + ",2024-01-31,1.00\n" + CsvCell(bad) + ",2024-01-31,0\n");
     const Outcome run = folder.Settle();  // checks every cell of every output
@@ -665,12 +676,13 @@ TEST(hostile_input, no_output_cell_starts_like_a_formula_whatever_the_input_held
   }
 }
 
-// --- --max-rejects ------------------------------------------------------------------
+// --- --max-rejects -------------------------------------------------------------------------------
 
 TEST(hostile_input, max_rejects_refuses_the_run_when_one_file_has_more_rejected_rows) {
   Folder folder;
   std::string bad_rows;
-  for (int i = 0; i < 4; ++i) bad_rows += "B" + std::to_string(i) + ",QD0001,deposit,x,2024-02-10T10:00:00+08:00,cash,\n";
+  for (int i = 0; i < 4; ++i)
+    bad_rows += "B" + std::to_string(i) + ",QD0001,deposit,x,2024-02-10T10:00:00+08:00,cash,\n";
   folder.Append("deposits-2024-02.csv", bad_rows);
   // deposits-2024-01.csv of the example has 3 rejected rows, deposits-2024-02.csv now 4.
   const Outcome at_limit = folder.Settle(4);
@@ -683,12 +695,36 @@ TEST(hostile_input, max_rejects_refuses_the_run_when_one_file_has_more_rejected_
 
   // The same through the command line.
   std::string output;
-  const std::string common = "settle --data " + folder.data() + " --rules " + ExampleDir() + "/rules.yaml --period 2024-B1";
+  const std::string common =
+      "settle --data " + folder.data() + " --rules " + ExampleDir() + "/rules.yaml --period 2024-B1";
   TempDir book;
   EXPECT_EQ(RunCarecardCapture(common + " --book " + book.path() + " --max-rejects 3", &output), kExitRefused);
   EXPECT_NE(output.find("deposits-2024-02.csv: more than 3 rejected rows"), std::string::npos) << output;
   EXPECT_FALSE(fs::exists(book / "2024-B1"));
   EXPECT_EQ(RunCarecardCapture(common + " --book " + book.path() + " --max-rejects 4", &output), kExitOk) << output;
+}
+
+}  // namespace
+}  // namespace carecard
+
+namespace carecard {
+namespace {
+
+TEST(hostile_rules, a_policy_file_that_is_not_utf8_is_refused_with_its_line_and_column) {
+  auto result = LoadPolicyFromText("schema: subsidy-rules/1\npolicy: q\xb9\xe6\n", "gbk.yaml");
+  ASSERT_FALSE(result.ok);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].ToString(), "gbk.yaml:2:10: the file is not UTF-8 here (saved as GBK?); save it as UTF-8");
+}
+
+TEST(hostile_rules, a_rules_file_whose_name_is_not_utf8_refuses_the_run_instead_of_crashing) {
+  testing::TempDir dir;
+  const std::string rules = dir / "r\xb9\xe6.yaml";
+  testing::WriteFile(rules, testing::Slurp(testing::ExampleDir() + "/rules.yaml"));
+  EXPECT_EQ(testing::RunCarecard("settle --data " + testing::ExampleDir() + "/data --rules '" + rules + "' --book " +
+                                 (dir / "book") + " --period 2024-B1"),
+            2);
+  EXPECT_FALSE(std::filesystem::exists(dir / "book/2024-B1"));
 }
 
 }  // namespace

@@ -7,8 +7,9 @@
 namespace carecard {
 namespace {
 
-// Regression (fuzz/policy_loader_fuzz.cc): yaml-cpp 0.7's LoadAll never returned
-// on these and ate all memory; each must now be a syntax error at line 1 or 2.
+// Regression (fuzz/policy_loader_fuzz.cc): yaml-cpp 0.7's LoadAll never
+// returned on these and ate all memory; each must now be a syntax error at line
+// 1 or 2.
 TEST(yaml_documents, a_document_starting_with_a_stray_comma_is_a_syntax_error_not_an_endless_loop) {
   for (const char* text : {",", "&jv,rsion", "&a ,", "---\n,"}) {
     EXPECT_THROW(LoadFirstYamlDocument(text), YAML::Exception) << text;
