@@ -1,5 +1,6 @@
 #include "rules/policy_cases.h"
 #include "rules/yaml_documents.h"
+#include "rules/yaml_source.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -63,37 +64,6 @@ std::string Join(std::span<const std::string_view> names) {
   return out;
 }
 
-struct Location {
-  int line = 1;
-  int column = 1;
-};
-
-// yaml-cpp marks (0-based line, byte column) as an editor shows them.
-class SourceText {
- public:
-  explicit SourceText(std::string_view text) {
-    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-    size_t start = 0;
-    while (true) {
-      const size_t newline = text.find('\n', start);
-      lines_.push_back(text.substr(start, newline == std::string_view::npos ? std::string_view::npos : newline - start));
-      if (newline == std::string_view::npos) break;
-      start = newline + 1;
-    }
-  }
-  Location At(const YAML::Mark& mark) const {
-    if (mark.line < 0) return Location{};
-    const std::string_view line =
-        static_cast<size_t>(mark.line) < lines_.size() ? lines_[static_cast<size_t>(mark.line)] : std::string_view();
-    const size_t byte_column = static_cast<size_t>(std::max(mark.column, 0));
-    const size_t within = std::min(byte_column, line.size());
-    const size_t column = CountCodePoints(line.substr(0, within)) + (byte_column - within);
-    return Location{mark.line + 1, static_cast<int>(column) + 1};
-  }
-
- private:
-  std::vector<std::string_view> lines_;
-};
 
 struct Field {
   std::string name;

@@ -16,6 +16,7 @@
 #include "rules/expression.h"
 #include "rules/spelling.h"
 #include "rules/yaml_documents.h"
+#include "rules/yaml_source.h"
 
 namespace carecard {
 namespace {
@@ -48,44 +49,6 @@ constexpr std::array<std::string_view, 2> kRoundingNames = {"half_up", "half_eve
 constexpr std::array<std::string_view, 2> kProgramNames = {"home_bed", "gov_home_service"};
 constexpr std::array<std::string_view, 2> kChoiceNames = {"card_subsidy", "home_bed_discount"};
 
-struct Location {
-  int line = 1;    // 1-based
-  int column = 1;  // 1-based, in code points
-};
-
-// Maps yaml-cpp marks (0-based line, 0-based byte column) to what an editor
-// shows: 1-based line and 1-based column counted in characters.
-class SourceText {
- public:
-  explicit SourceText(std::string_view text) {
-    // yaml-cpp does not count a byte-order mark in line 1's columns.
-    if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-    size_t start = 0;
-    while (true) {
-      const size_t newline = text.find('\n', start);
-      lines_.push_back(text.substr(start, newline == std::string_view::npos ? std::string_view::npos : newline - start));
-      if (newline == std::string_view::npos) break;
-      start = newline + 1;
-    }
-  }
-
-  std::string_view Line(int zero_based_line) const {
-    if (zero_based_line < 0 || static_cast<size_t>(zero_based_line) >= lines_.size()) return {};
-    return lines_[static_cast<size_t>(zero_based_line)];
-  }
-
-  Location At(const YAML::Mark& mark) const {
-    if (mark.line < 0) return Location{};
-    const std::string_view line = Line(mark.line);
-    const size_t byte_column = static_cast<size_t>(std::max(mark.column, 0));
-    const size_t within = std::min(byte_column, line.size());
-    const size_t column = CountCodePoints(line.substr(0, within)) + (byte_column - within);
-    return Location{mark.line + 1, static_cast<int>(column) + 1};
-  }
-
- private:
-  std::vector<std::string_view> lines_;
-};
 
 // A key of a mapping, its value, and where the key was written.
 struct Field {
