@@ -1,6 +1,10 @@
 #include "batch/outputs.h"
 
+#include <functional>
+#include <future>
 #include <nlohmann/json.hpp>
+#include <utility>
+#include <vector>
 
 #include "adapters/csv_reader.h"
 #include "adapters/csv_writer.h"
@@ -8,11 +12,13 @@
 namespace carecard {
 
 std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& period, const Registry& reg,
-                                                         const SettlementResult& r) {
+                                                         const SettlementResult& r, int threads) {
   const std::string p = period.ToString();
-  std::map<std::string, std::string> files;
+  // One job per file: each file's bytes depend only on the result, so the
+  // files can be rendered at the same time without changing a byte.
+  std::vector<std::function<std::pair<std::string, std::string>()>> jobs;
   auto card_of = [&](int32_t card) -> const Card& { return reg.cards[static_cast<size_t>(card)]; };
-  {
+  jobs.push_back([&]() -> std::pair<std::string, std::string> {
     CsvWriter w;
     w.WriteRow({"period", "month", "card_no", "person_id", "center_id", "card_type", "net_deposit", "tier", "subsidy",
                 "status", "reason", "rule_version"});
@@ -23,9 +29,9 @@ std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& per
                   cm.net_deposit.ToString(), cm.tier ? std::to_string(cm.tier) : "", cm.subsidy.ToString(),
                   CardMonthStatusName(cm.status), cm.reason, cm.rule_version});
     }
-    files["card_months.csv"] = w.Release();
-  }
-  {
+    return {"card_months.csv", w.Release()};
+  });
+  jobs.push_back([&]() -> std::pair<std::string, std::string> {
     CsvWriter w;
     w.WriteRow({"period", "original_month", "card_no", "center_id", "recorded_subsidy", "recomputed_subsidy", "amount",
                 "reason"});
@@ -33,9 +39,9 @@ std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& per
       w.WriteRow({p, a.original_month.ToString(), a.card_no, a.center_id, a.recorded.ToString(), a.recomputed.ToString(),
                   a.amount.ToString(), a.reason});
     }
-    files["adjustments.csv"] = w.Release();
-  }
-  {
+    return {"adjustments.csv", w.Release()};
+  });
+  jobs.push_back([&]() -> std::pair<std::string, std::string> {
     CsvWriter w;
     w.WriteRow({"period", "center_id", "center_name", "credit_code", "bank_account", "cards_paid", "subsidy_total",
                 "adjustment_total", "carried_in", "payout", "carried_out"});
@@ -44,9 +50,9 @@ std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& per
                   x.subsidy_total.ToString(), x.adjustment_total.ToString(), x.carried_in.ToString(), x.payout.ToString(),
                   x.carried_out.ToString()});
     }
-    files["payouts.csv"] = w.Release();
-  }
-  {
+    return {"payouts.csv", w.Release()};
+  });
+  jobs.push_back([&]() -> std::pair<std::string, std::string> {
     CsvWriter w;
     w.WriteRow({"period", "card_no", "center_id", "opening", "deposits", "reversals", "subsidies", "consumption", "refunds",
                 "closing"});
@@ -55,31 +61,39 @@ std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& per
                   s.flows.reversals.ToString(), s.flows.subsidies.ToString(), s.flows.consumption.ToString(),
                   s.flows.refunds.ToString(), s.closing.ToString()});
     }
-    files["statements.csv"] = w.Release();
-  }
-  {
+    return {"statements.csv", w.Release()};
+  });
+  jobs.push_back([&]() -> std::pair<std::string, std::string> {
     CsvWriter w;
     w.WriteRow({"period", "serving_center_id", "home_center_id", "service", "transactions", "amount"});
     for (const auto& c : r.consumption_by_center) {
       w.WriteRow({p, c.serving_center_id, c.home_center_id, c.service, std::to_string(c.transactions), c.amount.ToString()});
     }
-    files["consumption_by_center.csv"] = w.Release();
-  }
-  {
+    return {"consumption_by_center.csv", w.Release()};
+  });
+  jobs.push_back([&]() -> std::pair<std::string, std::string> {
     CsvWriter w;
     w.WriteRow({"month", "institution_id", "person_id", "reason"});
     for (const auto& h : r.homebed_exclusions) w.WriteRow({h.month.ToString(), h.institution_id, h.person_id, h.reason});
-    files["homebed_exclusions.csv"] = w.Release();
-  }
-  {
+    return {"homebed_exclusions.csv", w.Release()};
+  });
+  jobs.push_back([&]() -> std::pair<std::string, std::string> {
     CsvWriter w;
     w.WriteRow({"code", "severity", "file", "line", "txn_id", "card_no", "person_id", "month", "detail"});
     for (const auto& e : r.exceptions) {
       w.WriteRow({e.code, SeverityName(e.severity), e.file, std::to_string(e.line), e.txn_id, e.card_no, e.person_id,
                   e.month, e.detail});
     }
-    files["exceptions.csv"] = w.Release();
+    return {"exceptions.csv", w.Release()};
+  });
+  std::map<std::string, std::string> files;
+  if (threads <= 1) {
+    for (auto& job : jobs) files.insert(job());
+    return files;
   }
+  std::vector<std::future<std::pair<std::string, std::string>>> running;
+  for (auto& job : jobs) running.push_back(std::async(std::launch::async, job));
+  for (auto& f : running) files.insert(f.get());
   return files;
 }
 

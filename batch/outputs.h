@@ -16,8 +16,9 @@
 namespace carecard {
 
 // File name -> bytes, for the seven CSV files (not the manifest).
+// With `threads` above 1 the files are rendered concurrently; the bytes are the same.
 std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& period, const Registry& registry,
-                                                         const SettlementResult& result);
+                                                         const SettlementResult& result, int threads = 1);
 
 struct ManifestInputs {
   std::string engine_version;

@@ -103,7 +103,7 @@ int ComputeFiles(const std::string& rules_path, int threads, bool close, Prepare
     std::vector<Transaction>().swap(run->intake.registry.transactions);
     run->intake.registry.deposit_ids = TxnIdTable();
     run->intake.registry.consumption_ids = TxnIdTable();
-    *files = RenderSettlementFiles(period, run->intake.registry, *result);
+    *files = RenderSettlementFiles(period, run->intake.registry, *result, threads);
   } catch (const MoneyOverflow& e) {
     err << "refused: " << e.what() << "\n";
     return kExitRefused;
