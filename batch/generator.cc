@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "adapters/csv_writer.h"
+#include "engine/intake.h"
 #include "engine/money.h"
 
 namespace carecard {
@@ -97,15 +98,9 @@ char CreditCheckChar(std::string_view first17) {
   return kCreditCharset[static_cast<size_t>((31 - sum % 31) % 31)];
 }
 
-// ISO 7064 MOD 11-2 for the 18-character resident id.
-constexpr std::array<int, 17> kIdWeights = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
+// The resident id's MOD 11-2 check characters, to make deliberately wrong ones
+// (the right one comes from ResidentIdCheckCharacter in engine/intake.h).
 constexpr std::string_view kIdCheckChars = "10X98765432";
-
-char IdCheckChar(std::string_view first17) {
-  int sum = 0;
-  for (size_t i = 0; i < 17; ++i) sum += (first17[i] - '0') * kIdWeights[i];
-  return kIdCheckChars[static_cast<size_t>(sum % 11)];
-}
 
 // ---------------------------------------------------------------------------
 // Formatting helpers: append to a std::string, no streams.
@@ -321,7 +316,7 @@ class World {
     Append2(out, birth.month());
     Append2(out, birth.day());
     AppendInt(out, id.sequence, 3);
-    out.push_back(IdCheckChar(std::string_view(out).substr(start, 17)));
+    out.push_back(ResidentIdCheckCharacter(std::string_view(out).substr(start, 17)));
   }
 
   void AppendName(std::string& out, int64_t identity) const {

@@ -50,17 +50,22 @@ const std::vector<std::string>& RequiredColumns(InputKind kind) {
   return kCenterColumns;
 }
 
-bool IsValidResidentId(std::string_view id) {
+char ResidentIdCheckCharacter(std::string_view first17) {
   static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
   static constexpr char kCheck[] = "10X98765432";
-  if (id.size() != 18) return false;
+  assert(first17.size() >= 17);
   int sum = 0;
+  for (size_t i = 0; i < 17; ++i) sum += (first17[i] - '0') * kWeights[i];
+  return kCheck[sum % 11];
+}
+
+bool IsValidResidentId(std::string_view id) {
+  if (id.size() != 18) return false;
   for (size_t i = 0; i < 17; ++i) {
     if (id[i] < '0' || id[i] > '9') return false;
-    sum += (id[i] - '0') * kWeights[i];
   }
-  char last = id[17] == 'x' ? 'X' : id[17];
-  return last == kCheck[sum % 11];
+  const char last = id[17] == 'x' ? 'X' : id[17];
+  return last == ResidentIdCheckCharacter(id);
 }
 
 bool IsValidCreditCode(std::string_view code) {

@@ -235,6 +235,9 @@ class Intake {
 
 // Checks of formats.md, exposed for tests and the generator.
 bool IsValidResidentId(std::string_view id_number);  // 18 chars, MOD 11-2 (x read as X)
+// The ISO 7064 MOD 11-2 check character ('0'..'9' or 'X') of a resident id's first
+// 17 characters. REQUIRES: first17 is 17 ASCII digits.
+char ResidentIdCheckCharacter(std::string_view first17);
 bool IsValidCreditCode(std::string_view code);       // GB 32100-2015 check character
 // Masks an id number for circulation: first 6 and last 4 characters kept.
 std::string MaskIdNumber(std::string_view id_number);

@@ -612,13 +612,10 @@ class CasesLoader {
 
 // An 18-character resident id for `birth` with a valid MOD 11-2 check character.
 std::string ResidentId(Date birth) {
-  static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
   char digits[64];
   std::snprintf(digits, sizeof digits, "370282%04d%02d%02d001", birth.year() % 10000, birth.month(), birth.day());
   std::string id(digits, 17);
-  int sum = 0;
-  for (size_t i = 0; i < 17; ++i) sum += (id[i] - '0') * kWeights[i];
-  id.push_back("10X98765432"[sum % 11]);
+  id.push_back(ResidentIdCheckCharacter(id));
   return id;
 }
 

@@ -98,15 +98,12 @@ struct World {
   }
 
   static std::string ResidentId(const std::string& birth, int serial) {
-    static constexpr int kWeights[17] = {7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2};
     std::string id = "370282" + birth.substr(0, 4) + birth.substr(5, 2) + birth.substr(8, 2);
     const int sequence = (serial % 1000 + 1000) % 1000;
     id += static_cast<char>('0' + sequence / 100);
     id += static_cast<char>('0' + sequence / 10 % 10);
     id += static_cast<char>('0' + sequence % 10);
-    int sum = 0;
-    for (size_t i = 0; i < 17; ++i) sum += (id[i] - '0') * kWeights[i];
-    id.push_back("10X98765432"[sum % 11]);
+    id.push_back(ResidentIdCheckCharacter(id));
     return id;
   }
 
