@@ -487,4 +487,253 @@ bool CsvReader::FileDigest(std::string* sha256_hex, uint64_t* bytes) {
 
 const std::string& CsvReader::error() const { return impl_->error; }
 
+CsvBlockParser::CsvBlockParser(const char* begin, const char* end, int64_t first_line, uint64_t offset, bool ends_file)
+    : begin_(begin), pos_(begin), end_(end), offset_(offset), line_(first_line), ends_file_(ends_file) {
+  // A row stores at most kMaxRowBytes of cell bytes, so scratch never reallocates under its views.
+  scratch_.reserve(kMaxRowBytes + 64);
+}
+
+void CsvBlockParser::BeginCell() {
+  ++cells_started_;
+  if (!storing_ || cells_started_ > kMaxColumns) {
+    if (cells_started_ > kMaxColumns && Severity(CsvProblem::kTooManyColumns) > Severity(problem_)) {
+      problem_ = CsvProblem::kTooManyColumns;
+    }
+    cell_open_ = false;
+    return;
+  }
+  cell_open_ = true;
+  raw_begin_ = raw_end_ = nullptr;
+  copied_ = false;
+}
+
+void CsvBlockParser::EndCell() {
+  if (!cell_open_) return;
+  cell_open_ = false;
+  const std::string_view cell = copied_ ? std::string_view(scratch_.data() + scratch_begin_, scratch_.size() - scratch_begin_)
+                                        : std::string_view(raw_begin_, static_cast<size_t>(raw_end_ - raw_begin_));
+  if (cell.size() > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem_)) {
+    problem_ = CsvProblem::kFieldTooLong;
+  }
+  if (problem_ == CsvProblem::kNone && !IsValidUtf8Bytes(cell.data(), cell.size())) problem_ = CsvProblem::kInvalidUtf8;
+  row_->cells.push_back(cell);
+}
+
+void CsvBlockParser::RowTooLong() {
+  if (Severity(CsvProblem::kRowTooLong) > Severity(problem_)) problem_ = CsvProblem::kRowTooLong;
+  storing_ = false;
+  if (cell_open_) {
+    // The cell read so far stays, as CsvReader keeps it.
+    row_->cells.push_back(copied_ ? std::string_view(scratch_.data() + scratch_begin_, scratch_.size() - scratch_begin_)
+                                  : std::string_view(raw_begin_, static_cast<size_t>(raw_end_ - raw_begin_)));
+    cell_open_ = false;
+  }
+}
+
+void CsvBlockParser::Append(const char* s, size_t n) {
+  if (!cell_open_) return;
+  const char* limit = row_start_ + kMaxRowBytes;
+  size_t take = n;
+  bool too_long = false;
+  if (s + n > limit) {
+    const auto over = static_cast<size_t>((s + n) - limit);
+    take = over < n ? n - over : 0;
+    too_long = true;
+  }
+  if (take > 0) {
+    if (!copied_ && raw_begin_ == raw_end_) {
+      raw_begin_ = s;
+      raw_end_ = s + take;
+    } else if (!copied_ && s == raw_end_) {
+      raw_end_ = s + take;
+    } else {
+      if (!copied_) {
+        scratch_begin_ = scratch_.size();
+        scratch_.append(raw_begin_, static_cast<size_t>(raw_end_ - raw_begin_));
+        copied_ = true;
+      }
+      scratch_.append(s, take);
+    }
+  }
+  if (too_long) RowTooLong();
+}
+
+bool CsvBlockParser::FinishRow(const char* content_end) {
+  if (content_end == row_start_) return false;
+  if (static_cast<size_t>(content_end - row_start_) > kMaxRowBytes) RowTooLong();
+  EndCell();
+  row_->problem = problem_;
+  return true;
+}
+
+bool CsvBlockParser::Next(CsvRowView* row) {
+  row->cells.clear();
+  for (;;) {
+    if (pos_ >= end_) return false;
+    const auto avail = static_cast<size_t>(end_ - pos_);
+    const char* nl = static_cast<const char*>(std::memchr(pos_, '\n', avail));
+    const char* stop = nl ? nl : end_;
+    const char* content_end = stop;
+    if (content_end > pos_ && content_end[-1] == '\r') --content_end;
+    if (content_end == pos_) {  // a blank line: counted, not a row
+      if (!nl) {
+        pos_ = end_;
+        return false;
+      }
+      pos_ = nl + 1;
+      ++line_;
+      continue;
+    }
+    const auto length = static_cast<size_t>(content_end - pos_);
+    if (length > kMaxRowBytes || std::memchr(pos_, '"', static_cast<size_t>(stop - pos_)) != nullptr) return NextSlow(row);
+    // No quote: the row is its cells separated by commas; every CR but the
+    // one before the line end is data.
+    row->line = line_;
+    row->offset = offset_ + static_cast<uint64_t>(pos_ - begin_);
+    CsvProblem problem = CsvProblem::kNone;
+    size_t count = 0;
+    const char* cell = pos_;
+    for (;;) {
+      const char* comma = static_cast<const char*>(std::memchr(cell, ',', static_cast<size_t>(content_end - cell)));
+      const char* cell_end = comma ? comma : content_end;
+      if (++count > kMaxColumns) {
+        if (Severity(CsvProblem::kTooManyColumns) > Severity(problem)) problem = CsvProblem::kTooManyColumns;
+      } else {
+        const std::string_view v(cell, static_cast<size_t>(cell_end - cell));
+        if (v.size() > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem)) {
+          problem = CsvProblem::kFieldTooLong;
+        }
+        if (problem == CsvProblem::kNone && !IsValidUtf8Bytes(v.data(), v.size())) problem = CsvProblem::kInvalidUtf8;
+        row->cells.push_back(v);
+      }
+      if (!comma) break;
+      cell = comma + 1;
+    }
+    row->problem = problem;
+    if (nl) {
+      pos_ = nl + 1;
+      ++line_;
+    } else {
+      pos_ = end_;
+    }
+    return true;
+  }
+}
+
+// The state machine of CsvReader::Impl::Next over bytes in memory.
+bool CsvBlockParser::NextSlow(CsvRowView* row) {
+  enum class State : uint8_t { kFieldStart, kUnquoted, kQuoted, kQuotedQuote, kAfterQuote };
+  row_ = row;
+  auto start_attempt = [&] {
+    row->cells.clear();
+    scratch_.clear();
+    row_start_ = pos_;
+    row->line = line_;
+    row->offset = offset_ + static_cast<uint64_t>(pos_ - begin_);
+    cells_started_ = 0;
+    storing_ = true;
+    problem_ = CsvProblem::kNone;
+    BeginCell();
+  };
+  auto flag = [&](CsvProblem p) {
+    if (Severity(p) > Severity(problem_)) problem_ = p;
+  };
+  start_attempt();
+  State state = State::kFieldStart;
+  bool cr_pending = false;
+  for (;;) {
+    if (pos_ == end_) {
+      // The end of the block is the end of the file: it ends the row, like a line end.
+      if (state == State::kQuoted) flag(CsvProblem::kUnterminatedQuote);
+      return FinishRow(pos_ - (cr_pending ? 1 : 0));
+    }
+    if (cr_pending && *pos_ != '\n') {
+      cr_pending = false;
+      if (state == State::kAfterQuote) flag(CsvProblem::kBadQuote);
+      Append(pos_ - 1, 1);
+      state = State::kUnquoted;
+    }
+    switch (state) {
+      case State::kFieldStart:
+      case State::kUnquoted: {
+        const char* p = pos_;
+        while (p != end_ && !kUnquotedStops[static_cast<unsigned char>(*p)]) ++p;
+        if (p != pos_) {
+          state = State::kUnquoted;
+          Append(pos_, static_cast<size_t>(p - pos_));
+        }
+        pos_ = p;
+        if (p == end_) break;
+        const char c = *pos_++;
+        if (c == ',') {
+          EndCell();
+          BeginCell();
+          state = State::kFieldStart;
+        } else if (c == '"') {
+          if (state == State::kFieldStart) {
+            state = State::kQuoted;
+          } else {
+            flag(CsvProblem::kBadQuote);
+            Append(pos_ - 1, 1);
+          }
+        } else if (c == '\r') {
+          cr_pending = true;
+        } else {  // '\n'
+          const char* content_end = pos_ - 1 - (cr_pending ? 1 : 0);
+          ++line_;
+          if (FinishRow(content_end)) return true;
+          start_attempt();
+          state = State::kFieldStart;
+          cr_pending = false;
+        }
+        break;
+      }
+      case State::kQuoted: {
+        const auto avail = static_cast<size_t>(end_ - pos_);
+        const auto* q = static_cast<const char*>(std::memchr(pos_, '"', avail));
+        const char* stop = q != nullptr ? q : end_;
+        line_ += std::count(pos_, stop, '\n');
+        Append(pos_, static_cast<size_t>(stop - pos_));
+        pos_ = stop;
+        if (q != nullptr) {
+          ++pos_;
+          state = State::kQuotedQuote;
+        }
+        break;
+      }
+      case State::kQuotedQuote:
+        if (*pos_ == '"') {
+          ++pos_;
+          Append(pos_ - 1, 1);
+          state = State::kQuoted;
+        } else {
+          state = State::kAfterQuote;
+        }
+        break;
+      case State::kAfterQuote: {
+        const char c = *pos_++;
+        if (c == ',') {
+          EndCell();
+          BeginCell();
+          state = State::kFieldStart;
+        } else if (c == '\r') {
+          cr_pending = true;
+        } else if (c == '\n') {
+          const char* content_end = pos_ - 1 - (cr_pending ? 1 : 0);
+          ++line_;
+          if (FinishRow(content_end)) return true;
+          start_attempt();
+          state = State::kFieldStart;
+          cr_pending = false;
+        } else {
+          flag(CsvProblem::kBadQuote);
+          Append(pos_ - 1, 1);
+          state = State::kUnquoted;
+        }
+        break;
+      }
+    }
+  }
+}
+
 }  // namespace carecard

@@ -82,6 +82,61 @@ class CsvReader {
   std::unique_ptr<Impl> impl_;
 };
 
+// A row parsed in place: cells point into the parsed bytes, or into the
+// parser's scratch for cells that are not one contiguous run of input bytes
+// (a doubled quote, text after a closing quote). Valid until the next row.
+struct CsvRowView {
+  int64_t line = 0;      // physical line on which the row starts
+  uint64_t offset = 0;   // byte offset in the file at which the row starts
+  CsvProblem problem = CsvProblem::kNone;  // as CsvRow::problem
+  std::vector<std::string_view> cells;
+};
+
+// CsvBlockParser: the rows of a block of a file, parsed in place, exactly as
+// CsvReader reads them (same cells, lines and problems: tests hold the two to
+// it on arbitrary bytes). A block starts at a row start and holds whole rows:
+// it ends just after an LF outside quotes, or at the end of the file.
+// CsvChunkReader (csv_chunks.h) cuts files into such blocks.
+class CsvBlockParser {
+ public:
+  // `first_line` is the line of `begin`, `offset` its byte offset in the file;
+  // `ends_file` when `end` is the end of the file.
+  CsvBlockParser(const char* begin, const char* end, int64_t first_line, uint64_t offset, bool ends_file);
+  // Reads the next row into *row. Returns false at the end of the block.
+  bool Next(CsvRowView* row);
+  // Physical line of the next byte (after the last row: the block's end).
+  int64_t line() const { return line_; }
+  // The next byte not yet parsed.
+  const char* position() const { return pos_; }
+
+ private:
+  bool NextSlow(CsvRowView* row);
+  void BeginCell();
+  void EndCell();
+  void Append(const char* s, size_t n);
+  void RowTooLong();
+  bool FinishRow(const char* content_end);
+
+  const char* begin_;
+  const char* pos_;
+  const char* end_;
+  uint64_t offset_;
+  int64_t line_;
+  bool ends_file_;
+  // The row being built.
+  CsvRowView* row_ = nullptr;
+  const char* row_start_ = nullptr;
+  size_t cells_started_ = 0;
+  bool storing_ = true;
+  bool cell_open_ = false;    // a stored cell is being built
+  const char* raw_begin_ = nullptr;  // the cell as a run of input bytes...
+  const char* raw_end_ = nullptr;
+  bool copied_ = false;       // ...or copied into scratch_ from scratch_begin_
+  size_t scratch_begin_ = 0;
+  std::string scratch_;
+  CsvProblem problem_ = CsvProblem::kNone;
+};
+
 // True when `bytes` is strict UTF-8 (Unicode 15, table 3-7: no overlongs, no
 // surrogates, nothing above U+10FFFF, no truncated sequence) and holds no NUL.
 // The reader applies it to every cell; outputs use it for names from elsewhere.

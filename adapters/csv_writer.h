@@ -28,6 +28,8 @@ class CsvWriter {
 
   const std::string& bytes() const { return out_; }
   std::string Release() { return std::move(out_); }
+  // Forgets the bytes written so far, keeping the buffer (callers that stream them out).
+  void ClearBytes() { out_.clear(); }
 
   // True when `cell` would be read as a formula by a spreadsheet.
   static bool LooksLikeFormula(std::string_view cell);

@@ -1,6 +1,7 @@
 #include "adapters/data_folder.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <deque>
@@ -9,6 +10,7 @@
 #include <mutex>
 #include <thread>
 
+#include "adapters/csv_chunks.h"
 #include "adapters/csv_reader.h"
 
 namespace carecard {
@@ -137,29 +139,52 @@ std::string_view RowProblemCode(CsvProblem p) {
   return "bad_row";
 }
 
-std::string RowProblemDetail(const CsvRow& row, const std::vector<std::string>& header) {
+namespace {
+
+template <typename CellList>
+std::string ProblemDetail(CsvProblem problem, const CellList& cells, const std::vector<std::string>& header) {
   auto column = [&](size_t i) {
     return "column " + std::to_string(i + 1) + (i < header.size() ? " ('" + header[i] + "')" : std::string());
   };
   // With these two problems the reader kept every cell whole (csv_reader.h), so
   // the cell at fault can be named.
-  if (row.problem == CsvProblem::kInvalidUtf8) {
-    for (size_t i = 0; i < row.cells.size(); ++i) {
-      if (!IsValidUtf8(row.cells[i])) {
+  if (problem == CsvProblem::kInvalidUtf8) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (!IsValidUtf8(cells[i])) {
         return "the cell in " + column(i) +
                " is not valid UTF-8: files must be saved as UTF-8 (was it saved as GBK/ANSI, or does it hold binary data?)";
       }
     }
   }
-  if (row.problem == CsvProblem::kFieldTooLong) {
-    for (size_t i = 0; i < row.cells.size(); ++i) {
-      if (row.cells[i].size() > kMaxFieldBytes) {
-        return "the cell in " + column(i) + " is " + std::to_string(row.cells[i].size()) + " bytes long; the limit is " +
+  if (problem == CsvProblem::kFieldTooLong) {
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (cells[i].size() > kMaxFieldBytes) {
+        return "the cell in " + column(i) + " is " + std::to_string(cells[i].size()) + " bytes long; the limit is " +
                std::to_string(kMaxFieldBytes) + " bytes per cell";
       }
     }
   }
-  return std::string(CsvProblemText(row.problem));
+  return std::string(CsvProblemText(problem));
+}
+
+}  // namespace
+
+std::string RowProblemDetail(const CsvRow& row, const std::vector<std::string>& header) {
+  return ProblemDetail(row.problem, row.cells, header);
+}
+
+std::string RowProblemDetail(const CsvRowView& row, const std::vector<std::string>& header) {
+  return ProblemDetail(row.problem, row.cells, header);
+}
+
+ExceptionCode RowProblemExceptionCode(CsvProblem p) {
+  switch (p) {
+    case CsvProblem::kInvalidUtf8: return ExceptionCode::kBadEncoding;
+    case CsvProblem::kFieldTooLong:
+    case CsvProblem::kRowTooLong:
+    case CsvProblem::kTooManyColumns: return ExceptionCode::kTooLong;
+    default: return ExceptionCode::kBadRow;
+  }
 }
 
 const char* InputKindName(InputKind kind) {
@@ -232,264 +257,333 @@ bool ListDataFiles(const std::string& dir, std::vector<InputFileInfo>* files, st
 
 namespace {
 
-// A slice of one file as the reader produced it. The first batch of a file
-// carries its header (or the error that kept it from being read); the last one
-// says the file ended, with its digest.
-struct RowBatch {
-  size_t file = 0;
-  bool has_header = false;
-  CsvRow header;
-  std::vector<CsvRow> rows;
-  size_t row_count = 0;  // rows[0, row_count) are filled; the rest keep capacity for reuse
-  std::vector<PreparsedTransaction> preparsed;  // parallel to rows, for clean transaction rows
-  std::vector<char> is_preparsed;
-  bool end_of_file = false;
-  std::string error;  // a read error: the run is refused
-  std::string sha256;
-  uint64_t bytes = 0;
-};
+std::string EmptyFileError(const std::string& path, InputKind kind) {
+  return path + ": the file is empty (no header row); expected a header row '" + JoinColumns(RequiredColumns(kind)) +
+         "' (a file with no rows still has its header, or may be left out unless it is required)";
+}
 
-constexpr size_t kRowsPerBatch = 4096;
-constexpr size_t kBatchesInFlight = 8;  // bounds the memory the reader may run ahead
+// Checks a header row and maps it; false with *error when it refuses the run.
+template <typename Row>
+bool AcceptHeader(SettlementRun* run, uint16_t file, InputKind kind, const std::string& path, const Row& row,
+                  std::vector<std::string>* header, std::string* error) {
+  const auto& required = RequiredColumns(kind);
+  if (row.problem != CsvProblem::kNone) {
+    *error = path + ":" + std::to_string(row.line) + ": the header cannot be read: " + RowProblemDetail(row, {}) +
+             EncodingHint(path) + "; expected '" + JoinColumns(required) + "'";
+    return false;
+  }
+  header->assign(row.cells.begin(), row.cells.end());
+  std::string missing;
+  if (!run->SetHeader(file, *header, &missing)) {
+    *error = path + ": the header has no column '" + missing + "'" + MissingColumnHint(*header, missing) + "; expected '" +
+             JoinColumns(required) + "' (in any order)";
+    return false;
+  }
+  return true;
+}
 
-// Reads the folder's files in order and cuts them into batches.
-class BatchSource {
- public:
-  BatchSource(const std::string& dir, const std::vector<InputFileInfo>& files) : dir_(dir), files_(files) {}
+std::string TooManyRejects(const std::string& path, int64_t max_rejects) {
+  return path + ": more than " + std::to_string(max_rejects) +
+         " rejected rows (--max-rejects); refusing to settle from a file that is mostly unusable";
+}
 
-  // Fills *batch with the next slice; false when every file is done.
-  bool Next(RowBatch* batch) {
-    batch->row_count = 0;
-    batch->has_header = false;
-    batch->end_of_file = false;
-    batch->error.clear();
-    if (file_ >= files_.size()) return false;
-    batch->file = file_;
-    const InputFileInfo& info = files_[file_];
-    if (!reader_) {
-      const std::string path = (std::filesystem::path(dir_) / info.file).string();
-      reader_ = CsvReader::Open(path, &batch->error);
-      if (!reader_) return Finish(batch);
-      batch->has_header = true;
-      if (!reader_->Next(&batch->header)) {
-        batch->header.cells.clear();
-        batch->header.line = 0;  // no header at all
-        batch->error = reader_->error();
-        return Finish(batch);
-      }
-      transaction_file_ = info.kind == InputKind::kDeposits || info.kind == InputKind::kConsumption;
-      std::string missing;
-      columns_ok_ = batch->header.problem == CsvProblem::kNone &&
-                    Intake::MapColumns(info.kind, batch->header.cells, &column_of_, &missing);
-      width_ = batch->header.cells.size();
+bool LoadRegistryFile(const std::string& dir, uint16_t file, InputFileInfo* info, SettlementRun* run,
+                      const DataFolderOptions& options, std::string* error) {
+  const std::string path = (std::filesystem::path(dir) / info->file).string();
+  auto reader = CsvReader::Open(path, error);
+  if (!reader) return false;
+  CsvRow row;
+  if (!reader->Next(&row)) {
+    *error = reader->error().empty() ? EmptyFileError(path, info->kind) : reader->error();
+    return false;
+  }
+  std::vector<std::string> header;
+  if (!AcceptHeader(run, file, info->kind, path, row, &header, error)) return false;
+  std::vector<std::string_view> views;
+  int64_t rows = 0;
+  while (reader->Next(&row)) {
+    if (row.problem != CsvProblem::kNone) {
+      run->AddProblemRow(file, row.line, RowProblemExceptionCode(row.problem), RowProblemDetail(row, header));
+    } else {
+      views.assign(row.cells.begin(), row.cells.end());
+      run->AddRegistryRow(file, row.line, Cells(views));
     }
-    if (batch->rows.size() < kRowsPerBatch) batch->rows.resize(kRowsPerBatch);
-    batch->preparsed.resize(kRowsPerBatch);
-    batch->is_preparsed.assign(kRowsPerBatch, 0);
-    while (batch->row_count < kRowsPerBatch) {
-      CsvRow& row = batch->rows[batch->row_count];
-      if (!reader_->Next(&row)) {
-        batch->error = reader_->error();
-        if (batch->error.empty() && !reader_->FileDigest(&batch->sha256, &batch->bytes)) {
-          batch->error = "cannot compute the SHA-256 of " + info.file;
-        }
-        return Finish(batch);
-      }
-      if (transaction_file_ && columns_ok_ && row.problem == CsvProblem::kNone && row.cells.size() == width_) {
-        batch->preparsed[batch->row_count] = Intake::Preparse(info.kind, column_of_, row.cells);
-        batch->is_preparsed[batch->row_count] = 1;
-      }
-      ++batch->row_count;
+    if (run->rejected(file) > options.max_rejects_per_file) {
+      *error = TooManyRejects(path, options.max_rejects_per_file);
+      return false;
+    }
+    if (options.progress && (++rows & 0xFFFF) == 0) options.progress(info->file, rows);
+  }
+  if (!reader->error().empty()) {
+    *error = reader->error();
+    return false;
+  }
+  if (row.line > kMaxLinesPerFile) {
+    *error = path + ": more than 4,294,967,295 lines; split the file";
+    return false;
+  }
+  if (!reader->FileDigest(&info->sha256, &info->bytes)) {
+    *error = "cannot compute the SHA-256 of " + info->file;
+    return false;
+  }
+  return true;
+}
+
+// Reads the transaction files on `threads` threads: a thread reads the next
+// block of a file no other thread is reading (hashing it and finding where its
+// rows end), or parses a block already read; blocks in flight are bounded.
+class TransactionPipeline {
+ public:
+  TransactionPipeline(const std::string& dir, std::vector<InputFileInfo>* infos, std::vector<uint16_t> files,
+                      SettlementRun* run, const DataFolderOptions& options)
+      : dir_(dir), infos_(infos), run_(run), options_(options) {
+    for (uint16_t f : files) {
+      FileState s;
+      s.file = f;
+      s.path = (std::filesystem::path(dir_) / (*infos_)[f].file).string();
+      files_.push_back(std::move(s));
+    }
+    max_in_flight_ = static_cast<size_t>(std::max(options.threads, 1)) * 2 + 1;
+  }
+
+  bool Run(std::string* error) {
+    const int threads = std::max(1, options_.threads);
+    std::vector<SettlementRun::Worker*> workers;
+    for (int t = 0; t < threads; ++t) workers.push_back(run_->NewWorker());
+    std::vector<std::thread> pool;
+    for (int t = 1; t < threads; ++t) pool.emplace_back([this, w = workers[static_cast<size_t>(t)]] { Loop(w); });
+    Loop(workers[0]);
+    for (auto& t : pool) t.join();
+    for (auto* w : workers) w->Flush();
+    if (failed_) {
+      *error = error_;
+      return false;
     }
     return true;
   }
 
+  const std::vector<std::string>& header(uint16_t file) const {
+    for (const auto& f : files_) {
+      if (f.file == file) return f.header;
+    }
+    static const std::vector<std::string> none;
+    return none;
+  }
+
  private:
-  bool Finish(RowBatch* batch) {
-    batch->end_of_file = true;
-    reader_.reset();
-    ++file_;
-    return true;
+  struct FileState {
+    uint16_t file = 0;
+    std::string path;
+    std::unique_ptr<CsvChunkReader> reader;
+    bool started = false, busy = false, finished = false;
+    std::vector<std::string> header;
+  };
+  struct Task {
+    size_t file_state;
+    std::unique_ptr<CsvBlock> block;
+  };
+
+  void Fail(const std::string& why) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!failed_) {
+      failed_ = true;
+      error_ = why;
+    }
+    changed_.notify_all();
+  }
+
+  void Loop(SettlementRun::Worker* worker) {
+    try {
+      LoopOrThrow(worker);
+    } catch (const std::exception& e) {
+      Fail(e.what());
+    }
+  }
+
+  void LoopOrThrow(SettlementRun::Worker* worker) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    for (;;) {
+      if (failed_) return;
+      if (!ready_.empty()) {
+        Task task = std::move(ready_.front());
+        ready_.pop_front();
+        lock.unlock();
+        Parse(worker, files_[task.file_state], *task.block);
+        lock.lock();
+        free_.push_back(std::move(task.block));
+        --in_flight_;
+        changed_.notify_all();
+        continue;
+      }
+      size_t pick = files_.size();
+      if (in_flight_ < max_in_flight_) {
+        for (size_t i = 0; i < files_.size(); ++i) {
+          if (!files_[i].busy && !files_[i].finished) {
+            pick = i;
+            break;
+          }
+        }
+      }
+      if (pick < files_.size()) {
+        FileState& f = files_[pick];
+        f.busy = true;
+        ++in_flight_;
+        std::unique_ptr<CsvBlock> block;
+        if (!free_.empty()) {
+          block = std::move(free_.back());
+          free_.pop_back();
+        } else {
+          block = std::make_unique<CsvBlock>();
+        }
+        lock.unlock();
+        const bool got = Read(f, block.get());
+        lock.lock();
+        f.busy = false;
+        if (got) {
+          ready_.push_back(Task{pick, std::move(block)});
+        } else {
+          f.finished = true;
+          free_.push_back(std::move(block));
+          --in_flight_;
+        }
+        changed_.notify_all();
+        continue;
+      }
+      bool all_done = in_flight_ == 0;
+      for (const auto& f : files_) all_done = all_done && f.finished;
+      if (all_done) return;
+      changed_.wait(lock);
+    }
+  }
+
+  // Reads the next block of `f`; false at its end (or on failure).
+  bool Read(FileState& f, CsvBlock* block) {
+    InputFileInfo& info = (*infos_)[f.file];
+    std::string error;
+    if (!f.started) {
+      f.started = true;
+      f.reader = CsvChunkReader::Open(f.path, options_.block_bytes, &error);
+      if (!f.reader) return Fail(error), false;
+      if (!f.reader->Next(block)) {
+        Fail(f.reader->error().empty() ? EmptyFileError(f.path, info.kind) : f.reader->error());
+        return false;
+      }
+      // The header is the first row; blocks of blank lines before it hold none.
+      CsvRowView row;
+      for (;;) {
+        if (block->long_row) {
+          row.line = block->long_row_line;
+          row.problem = block->long_row_problem;
+          AcceptHeader(run_, f.file, info.kind, f.path, row, &f.header, &error);  // refuses: too long
+          return Fail(error), false;
+        }
+        CsvBlockParser parser(block->bytes.data() + block->begin, block->bytes.data() + block->end, block->first_line,
+                              block->offset, block->ends_file);
+        if (parser.Next(&row)) {
+          if (!AcceptHeader(run_, f.file, info.kind, f.path, row, &f.header, &error)) return Fail(error), false;
+          // The rest of the block holds rows.
+          const auto consumed = static_cast<size_t>(parser.position() - (block->bytes.data() + block->begin));
+          block->begin += consumed;
+          block->offset += consumed;
+          block->first_line = parser.line();
+          break;
+        }
+        if (block->ends_file || !f.reader->Next(block)) {
+          Fail(f.reader->error().empty() ? EmptyFileError(f.path, info.kind) : f.reader->error());
+          return false;
+        }
+      }
+      return true;
+    }
+    if (f.reader->Next(block)) return true;
+    if (!f.reader->error().empty()) return Fail(f.reader->error()), false;
+    if (!f.reader->Digest(&info.sha256, &info.bytes)) return Fail("cannot compute the SHA-256 of " + info.file), false;
+    return false;
+  }
+
+  void Parse(SettlementRun::Worker* worker, const FileState& f, const CsvBlock& block) {
+    const uint16_t file = f.file;
+    if (block.long_row) {
+      worker->AddProblemRow(file, block.long_row_line, RowProblemExceptionCode(block.long_row_problem),
+                            CsvProblemText(block.long_row_problem));
+      return;
+    }
+    CsvBlockParser parser(block.bytes.data() + block.begin, block.bytes.data() + block.end, block.first_line, block.offset,
+                          block.ends_file);
+    CsvRowView row;
+    while (parser.Next(&row)) {
+      if (row.line > kMaxLinesPerFile) throw RefusedError(f.path + ": more than 4,294,967,295 lines; split the file");
+      if (row.problem != CsvProblem::kNone) {
+        worker->AddProblemRow(file, row.line, RowProblemExceptionCode(row.problem), RowProblemDetail(row, f.header));
+      } else {
+        worker->AddRow(file, row.line, row.offset, Cells(row.cells));
+      }
+    }
+    if (worker->rejected(file) > options_.max_rejects_per_file) {
+      throw RefusedError(TooManyRejects(f.path, options_.max_rejects_per_file));
+    }
+    if (options_.progress) {
+      const int64_t rows = rows_.fetch_add(parser.line() - block.first_line) + (parser.line() - block.first_line);
+      std::lock_guard<std::mutex> lock(progress_mutex_);
+      options_.progress((*infos_)[file].file, rows);
+    }
   }
 
   const std::string& dir_;
-  const std::vector<InputFileInfo>& files_;
-  size_t file_ = 0;
-  std::unique_ptr<CsvReader> reader_;
-  bool transaction_file_ = false;
-  bool columns_ok_ = false;
-  size_t width_ = 0;
-  std::vector<int> column_of_;
-};
-
-// Runs a BatchSource on its own thread, handing batches over through a bounded
-// queue and taking used ones back for reuse.
-class ThreadedBatchSource {
- public:
-  ThreadedBatchSource(const std::string& dir, const std::vector<InputFileInfo>& files) : source_(dir, files) {
-    for (size_t i = 0; i < kBatchesInFlight; ++i) free_.push_back(std::make_unique<RowBatch>());
-    thread_ = std::thread([this] { Run(); });
-  }
-  ~ThreadedBatchSource() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    changed_.notify_all();
-    thread_.join();
-  }
-  // The next batch, or nullptr at the end. Give it back with Recycle.
-  std::unique_ptr<RowBatch> Next() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    changed_.wait(lock, [this] { return !ready_.empty() || finished_; });
-    if (ready_.empty()) return nullptr;
-    auto batch = std::move(ready_.front());
-    ready_.pop_front();
-    return batch;
-  }
-  void Recycle(std::unique_ptr<RowBatch> batch) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      free_.push_back(std::move(batch));
-    }
-    changed_.notify_all();
-  }
-
- private:
-  void Run() {
-    for (;;) {
-      std::unique_ptr<RowBatch> batch;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        changed_.wait(lock, [this] { return !free_.empty() || stop_; });
-        if (stop_) break;
-        batch = std::move(free_.back());
-        free_.pop_back();
-      }
-      const bool more = source_.Next(batch.get());
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (more) {
-          ready_.push_back(std::move(batch));
-        } else {
-          finished_ = true;
-        }
-      }
-      changed_.notify_all();
-      if (!more) break;
-    }
-    std::lock_guard<std::mutex> lock(mutex_);
-    finished_ = true;
-    changed_.notify_all();
-  }
-
-  BatchSource source_;
+  std::vector<InputFileInfo>* infos_;
+  SettlementRun* run_;
+  const DataFolderOptions& options_;
+  std::vector<FileState> files_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  std::deque<std::unique_ptr<RowBatch>> ready_, free_;
-  bool finished_ = false, stop_ = false;
-  std::thread thread_;
+  std::deque<Task> ready_;
+  std::vector<std::unique_ptr<CsvBlock>> free_;
+  size_t in_flight_ = 0, max_in_flight_ = 3;
+  bool failed_ = false;
+  std::string error_;
+  std::atomic<int64_t> rows_{0};
+  std::mutex progress_mutex_;
 };
 
 }  // namespace
 
-bool LoadDataFolder(const std::string& dir, Intake* intake, const DataFolderOptions& options,
-                    std::vector<InputFileInfo>* files, std::string* error) {
-  if (!ListDataFiles(dir, files, error)) return false;
-  // Room for the transaction rows, estimated from the files' sizes (rows of about 80 bytes).
-  int64_t deposit_bytes = 0, consumption_bytes = 0;
-  for (const auto& info : *files) {
-    if (info.kind != InputKind::kDeposits && info.kind != InputKind::kConsumption) continue;
+uint64_t TransactionBytes(const std::string& dir, const std::vector<InputFileInfo>& files) {
+  uint64_t total = 0;
+  for (const auto& info : files) {
+    if (!IsTransactionKind(info.kind)) continue;
     std::error_code ec;
     const auto size = std::filesystem::file_size(std::filesystem::path(dir) / info.file, ec);
-    if (!ec) (info.kind == InputKind::kDeposits ? deposit_bytes : consumption_bytes) += static_cast<int64_t>(size);
+    if (!ec) total += size;
   }
-  intake->ReserveTransactions(deposit_bytes / 80, consumption_bytes / 80);
+  return total;
+}
 
-  std::unique_ptr<ThreadedBatchSource> threaded;
-  std::unique_ptr<BatchSource> inline_source;
-  std::unique_ptr<RowBatch> inline_batch;
-  if (options.threads >= 2) {
-    threaded = std::make_unique<ThreadedBatchSource>(dir, *files);
-  } else {
-    inline_source = std::make_unique<BatchSource>(dir, *files);
-    inline_batch = std::make_unique<RowBatch>();
+bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& listed, SettlementRun* run,
+                    const DataFolderOptions& options, std::vector<InputFileInfo>* files,
+                    std::unique_ptr<RowFetcher>* fetcher, std::string* error) {
+  *files = listed;
+  std::vector<uint16_t> index;
+  for (const auto& info : *files) index.push_back(run->AddFile(info.kind, info.file));
+  for (size_t i = 0; i < files->size(); ++i) {
+    if (IsTransactionKind((*files)[i].kind)) continue;
+    if (!LoadRegistryFile(dir, index[i], &(*files)[i], run, options, error)) return false;
   }
-  auto next = [&]() -> std::unique_ptr<RowBatch> {
-    if (threaded) return threaded->Next();
-    if (!inline_source->Next(inline_batch.get())) return nullptr;
-    return std::move(inline_batch);
-  };
-  auto recycle = [&](std::unique_ptr<RowBatch> batch) {
-    if (threaded) {
-      threaded->Recycle(std::move(batch));
-    } else {
-      inline_batch = std::move(batch);
-    }
-  };
-
-  std::vector<std::string> header;
-  int64_t rows = 0;
-  while (auto batch = next()) {
-    InputFileInfo& info = (*files)[batch->file];
-    const std::string path = (std::filesystem::path(dir) / info.file).string();
-    const auto& required = RequiredColumns(info.kind);
-    if (batch->has_header) {
-      if (batch->header.line == 0 || (!batch->error.empty() && batch->header.cells.empty())) {
-        if (!batch->error.empty()) {
-          *error = batch->error;
-        } else {
-          *error = path + ": the file is empty (no header row); expected a header row '" + JoinColumns(required) +
-                   "' (a file with no rows still has its header, or may be left out unless it is required)";
-        }
-        return false;
-      }
-      const CsvRow& row = batch->header;
-      if (row.problem != CsvProblem::kNone) {
-        *error = path + ":" + std::to_string(row.line) + ": the header cannot be read: " + RowProblemDetail(row, {}) +
-                 EncodingHint(path) + "; expected '" + JoinColumns(required) + "'";
-        return false;
-      }
-      header = row.cells;
-      std::string missing;
-      if (!intake->BeginFile(info.kind, info.file, header, &missing)) {
-        *error = path + ": the header has no column '" + missing + "'" + MissingColumnHint(header, missing) +
-                 "; expected '" + JoinColumns(required) + "' (in any order)";
-        return false;
-      }
-      rows = 0;
-    }
-    constexpr size_t kPrefetchDistance = 16;
-    for (size_t i = 0; i < batch->row_count; ++i) {
-      const CsvRow& row = batch->rows[i];
-      if (i + kPrefetchDistance < batch->row_count && batch->is_preparsed[i + kPrefetchDistance]) {
-        intake->Prefetch(batch->preparsed[i + kPrefetchDistance]);
-      }
-      if (batch->is_preparsed[i]) {
-        intake->AddPreparsedRow(row.line, row.cells, batch->preparsed[i]);
-      } else if (row.problem == CsvProblem::kNone) {
-        intake->AddRow(row.line, row.cells);
-      } else {
-        intake->AddRow(row.line, row.cells, RowProblemCode(row.problem), RowProblemDetail(row, header));
-      }
-      if (intake->current_file_rejected() > options.max_rejects_per_file) {
-        *error = path + ": more than " + std::to_string(options.max_rejects_per_file) +
-                 " rejected rows (--max-rejects); refusing to settle from a file that is mostly unusable";
-        return false;
-      }
-      if (options.progress && (++rows & 0xFFFF) == 0) options.progress(info.file, rows);
-    }
-    if (batch->end_of_file) {
-      if (!batch->error.empty()) {
-        *error = batch->error;
-        return false;
-      }
-      info.sha256 = batch->sha256;
-      info.bytes = batch->bytes;
-      intake->EndFile();
-    }
-    recycle(std::move(batch));
+  run->FinishRegistry();
+  std::vector<uint16_t> transaction_files;
+  for (size_t i = 0; i < files->size(); ++i) {
+    if (IsTransactionKind((*files)[i].kind)) transaction_files.push_back(index[i]);
   }
+  TransactionPipeline pipeline(dir, files, transaction_files, run, options);
+  if (!pipeline.Run(error)) return false;
+  std::vector<std::string> paths(files->size());
+  std::vector<std::vector<int>> columns(files->size());
+  std::vector<size_t> widths(files->size(), 0);
+  for (uint16_t f : transaction_files) {
+    paths[f] = (std::filesystem::path(dir) / (*files)[f].file).string();
+    columns[f] = run->txn_file(f).column_of;
+    widths[f] = run->txn_file(f).width;
+  }
+  *fetcher = std::make_unique<FileRowFetcher>(std::move(paths), std::move(columns), std::move(widths));
   return true;
 }
 

@@ -23,12 +23,16 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "adapters/csv_chunks.h"
 #include "adapters/csv_reader.h"
-#include "engine/intake.h"
+#include "engine/ledger.h"
+#include "engine/registry.h"
+#include "engine/settlement.h"
 
 namespace carecard {
 
@@ -41,10 +45,10 @@ struct InputFileInfo {
 
 struct DataFolderOptions {
   int64_t max_rejects_per_file = 1'000'000;
-  // With 2 or more, a reader thread parses files (CSV, UTF-8, SHA-256 and the
-  // row-only checks of transactions) ahead of the sequential intake. The rows
-  // reach the intake in the same order either way, so results are identical.
+  // Transaction files are read and classified on this many threads, in blocks
+  // of `block_bytes`; results do not depend on either.
   int threads = 1;
+  size_t block_bytes = kDefaultBlockBytes;
   // Called now and then with the file being read and rows so far (progress on a terminal).
   std::function<void(const std::string& file, int64_t rows)> progress;
 };
@@ -53,9 +57,16 @@ struct DataFolderOptions {
 // folder or a required file is missing.
 bool ListDataFiles(const std::string& dir, std::vector<InputFileInfo>* files, std::string* error);
 
-// Reads every file of `dir` into `intake`. On success fills *files (hashes included).
-bool LoadDataFolder(const std::string& dir, Intake* intake, const DataFolderOptions& options,
-                    std::vector<InputFileInfo>* files, std::string* error);
+// The bytes of the folder's transaction files (RunOptions::expected_transaction_bytes).
+uint64_t TransactionBytes(const std::string& dir, const std::vector<InputFileInfo>& files);
+
+// Reads the files `listed` (ListDataFiles) of `dir` into `run`: declares
+// them, reads the registry files in order, finishes the registry, and
+// classifies the transaction files' rows. On success fills *files (sizes and
+// hashes) and *fetcher (reads transaction rows back for SettlementRun::Finish).
+bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& listed, SettlementRun* run,
+                    const DataFolderOptions& options, std::vector<InputFileInfo>* files,
+                    std::unique_ptr<RowFetcher>* fetcher, std::string* error);
 
 // A stable name for an input kind ("deposits"), for the manifest.
 const char* InputKindName(InputKind kind);
@@ -67,6 +78,8 @@ std::string_view RowProblemCode(CsvProblem problem);
 // The exception detail of such a row, for people: what was found, naming the
 // column (from `header`) where one cell is at fault, and what is expected.
 std::string RowProblemDetail(const CsvRow& row, const std::vector<std::string>& header);
+std::string RowProblemDetail(const CsvRowView& row, const std::vector<std::string>& header);
+ExceptionCode RowProblemExceptionCode(CsvProblem problem);
 
 }  // namespace carecard
 

@@ -20,7 +20,6 @@ constexpr int64_t kNoRejectLimit = int64_t{1} << 62;
 // The last month there is: nothing is deferred when the store's verdicts are recorded.
 const YearMonth kFarFutureMonth = YearMonth::Of(9999, 12);
 
-bool IsTransactionKind(InputKind kind) { return kind == InputKind::kDeposits || kind == InputKind::kConsumption; }
 
 std::optional<InputKind> KindFromName(const std::string& name) {
   for (InputKind k : {InputKind::kCenters, InputKind::kStations, InputKind::kPersons, InputKind::kAssessments,
@@ -468,15 +467,22 @@ PgResult PgStore::ImportFolder(const std::string& dir, UtcOffset zone, PgImportS
     }
 
     // The engine's verdicts on the store's content, as settle would give them.
-    Intake intake(zone, kFarFutureMonth);
+    // Only the policy's time zone matters to row verdicts; no month is settled.
+    Policy zone_only;
+    zone_only.timezone = zone;
+    const BookState no_book;
+    RunOptions verdicts_only;
+    verdicts_only.row_checks_only = true;
+    Intake intake(zone_only, PayoutPeriod::Containing(kFarFutureMonth, 12), no_book, verdicts_only);
     std::vector<InputFileInfo> fed;
     if (!FeedIntakeFrom(tx, &intake, kNoRejectLimit, &fed, error)) return PgResult::kRefused;
-    IntakeResult verdicts = intake.Finish();
+    RunResult verdict_run = intake.Finish();
+    const std::vector<ExceptionRecord> verdicts = verdict_run.settlement.exceptions.Records();
     {
       pqxx::stream_to stream(tx, "import_rejections",
                              std::vector<std::string>{"import_id", "code", "severity", "file", "line", "txn_id",
                                                       "card_no", "person_id", "month", "detail"});
-      for (const auto& e : verdicts.exceptions) {
+      for (const auto& e : verdicts) {
         const std::string line = std::to_string(e.line);
         WriteRow(stream, CopyRow{import_id.c_str(), e.code.c_str(), SeverityName(e.severity), e.file.c_str(),
                                            line.c_str(), e.txn_id.c_str(), e.card_no.c_str(), e.person_id.c_str(),
@@ -521,6 +527,8 @@ bool PgStore::ReadBook(int months_per_period, std::vector<PgPeriod>* periods, Bo
   periods->clear();
   *state = BookState();
   try {
+    BookStateBuilder builder;
+    std::optional<PayoutPeriod> latest_closed;
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> tx(impl_->conn);
     std::vector<std::pair<PayoutPeriod, PgPeriod>> found;
     for (const auto& r : tx.exec("SELECT period, state, manifest_sha256 FROM periods")) {
@@ -536,15 +544,15 @@ bool PgStore::ReadBook(int months_per_period, std::vector<PgPeriod>* periods, Bo
     for (const auto& [period, p] : found) {
       periods->push_back(p);
       if (!p.closed) continue;
-      if (!state->first_closed) state->first_closed = period;
-      if (state->latest_closed && period != state->latest_closed->Next()) {
-        return Fail(error, "the book's closed periods are not consecutive: " + state->latest_closed->ToString() + " then " +
-                               period.ToString());
-      }
-      state->latest_closed = period;
+      std::string why;
+      if (!builder.BeginPeriod(period, &why)) return Fail(error, why);
+      latest_closed = period;
     }
-    if (!state->latest_closed) return true;
-    const std::string latest = state->latest_closed->ToString();
+    if (!latest_closed) {
+      tx.commit();
+      return true;
+    }
+    const std::string latest = latest_closed->ToString();
     // Sums per card-month over the closed periods: the original subsidy plus every closed adjustment.
     for (const auto& r : tx.exec(
              "SELECT card_no, month, sum(amount)::numeric(19,2)::text, "
@@ -553,9 +561,11 @@ bool PgStore::ReadBook(int months_per_period, std::vector<PgPeriod>* periods, Bo
              " JOIN periods p ON p.period = c.period WHERE p.state = 'closed'"
              " UNION ALL SELECT a.card_no, a.original_month, a.amount, a.center_id, 1, a.period FROM adjustments a"
              " JOIN periods p ON p.period = a.period WHERE p.state = 'closed') x GROUP BY card_no, month")) {
-      auto& rec = state->card_months[{r[0].as<std::string>(), r[1].as<std::string>()}];
-      if (!ParseMoney(MoneyText(r[2]), "card-month subsidy", &rec.subsidy, error)) return false;
-      rec.center_id = r[3].is_null() ? std::string() : r[3].as<std::string>();
+      Money subsidy;
+      if (!ParseMoney(MoneyText(r[2]), "card-month subsidy", &subsidy, error)) return false;
+      const auto month = YearMonth::Parse(r[1].as<std::string>());
+      if (!month) return Fail(error, "the book holds a card-month of month '" + r[1].as<std::string>() + "'");
+      builder.AddCardMonth(r[0].as<std::string>(), *month, subsidy, r[3].is_null() ? std::string() : r[3].as<std::string>());
     }
     for (const auto& r : tx.exec_params(
              "SELECT s.card_no, sum(s.deposits)::text, sum(s.reversals)::text, sum(s.subsidies)::text, "
@@ -564,23 +574,26 @@ bool PgStore::ReadBook(int months_per_period, std::vector<PgPeriod>* periods, Bo
              "(array_agg(s.center_id ORDER BY s.period COLLATE \"C\" DESC))[1] "
              "FROM statements s JOIN periods p ON p.period = s.period WHERE p.state = 'closed' GROUP BY s.card_no",
              latest)) {
-      auto& st = state->statements[r[0].as<std::string>()];
-      if (!ParseMoney(MoneyText(r[1]), "statement deposits", &st.flows_sum.deposits, error) ||
-          !ParseMoney(MoneyText(r[2]), "statement reversals", &st.flows_sum.reversals, error) ||
-          !ParseMoney(MoneyText(r[3]), "statement subsidies", &st.flows_sum.subsidies, error) ||
-          !ParseMoney(MoneyText(r[4]), "statement consumption", &st.flows_sum.consumption, error) ||
-          !ParseMoney(MoneyText(r[5]), "statement refunds", &st.flows_sum.refunds, error) ||
-          !ParseMoney(MoneyText(r[6]), "statement closing", &st.last_closing, error)) {
+      Flows sum;
+      Money closing;
+      if (!ParseMoney(MoneyText(r[1]), "statement deposits", &sum.deposits, error) ||
+          !ParseMoney(MoneyText(r[2]), "statement reversals", &sum.reversals, error) ||
+          !ParseMoney(MoneyText(r[3]), "statement subsidies", &sum.subsidies, error) ||
+          !ParseMoney(MoneyText(r[4]), "statement consumption", &sum.consumption, error) ||
+          !ParseMoney(MoneyText(r[5]), "statement refunds", &sum.refunds, error) ||
+          !ParseMoney(MoneyText(r[6]), "statement closing", &closing, error)) {
         return false;
       }
-      st.center_id = r[7].is_null() ? std::string() : r[7].as<std::string>();
+      // Sums over the closed periods, and the closing of the latest: as the latest period's statement.
+      builder.AddStatement(r[0].as<std::string>(), sum, closing, r[7].is_null() ? std::string() : r[7].as<std::string>());
     }
     for (const auto& r : tx.exec_params("SELECT center_id, carried_out::text FROM payouts WHERE period = $1", latest)) {
       Money carried;
       if (!ParseMoney(r[1].as<std::string>(), "carried_out", &carried, error)) return false;
-      state->carried[r[0].as<std::string>()] = carried;
+      builder.AddCarried(r[0].as<std::string>(), carried);
     }
     tx.commit();
+    *state = builder.Finish();
     return true;
   } catch (const std::exception& e) {
     return Fail(error, std::string("cannot read the book: ") + e.what());

@@ -50,7 +50,7 @@
 
 #include "adapters/data_folder.h"
 #include "engine/calendar.h"
-#include "engine/intake.h"
+#include "engine/book_state.h"
 #include "engine/settlement.h"
 
 namespace carecard {

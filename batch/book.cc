@@ -6,10 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -23,31 +25,6 @@ namespace {
 
 constexpr const char* kTempPrefix = ".tmp-";
 
-bool WriteFileSynced(const std::string& path, const std::string& bytes, std::string* error) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    *error = "cannot create '" + path + "': " + std::strerror(errno);
-    return false;
-  }
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *error = "cannot write '" + path + "': " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd) != 0) {
-    *error = "cannot sync '" + path + "': " + std::strerror(errno);
-    ::close(fd);
-    return false;
-  }
-  return ::close(fd) == 0;
-}
-
 void SyncDir(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
@@ -56,35 +33,89 @@ void SyncDir(const std::string& path) {
   }
 }
 
-// Reads a CSV written by this engine into rows of name -> cell.
-bool ReadBookCsv(const std::string& path, std::vector<std::map<std::string, std::string>>* rows, std::string* error) {
-  rows->clear();
+// Reads a CSV written by this engine, calling fn with the cells of `columns`
+// (in that order, unguarded) for every row.
+bool ForEachBookRow(const std::string& path, const std::vector<std::string>& columns,
+                    const std::function<bool(const std::vector<std::string_view>&)>& fn, std::string* error) {
   auto reader = CsvReader::Open(path, error);
   if (!reader) return false;
   CsvRow row;
   if (!reader->Next(&row)) return true;
-  std::vector<std::string> header = row.cells;
+  std::vector<size_t> at;
+  for (const auto& c : columns) {
+    auto it = std::find(row.cells.begin(), row.cells.end(), c);
+    if (it == row.cells.end()) {
+      *error = path + ": the book's file has no column '" + c + "'; the book is damaged";
+      return false;
+    }
+    at.push_back(static_cast<size_t>(it - row.cells.begin()));
+  }
+  const size_t width = row.cells.size();
+  std::vector<std::string_view> cells(columns.size());
   while (reader->Next(&row)) {
-    if (row.problem != CsvProblem::kNone || row.cells.size() != header.size()) {
+    if (row.problem != CsvProblem::kNone || row.cells.size() != width) {
       *error = path + ":" + std::to_string(row.line) + ": the book's file is damaged";
       return false;
     }
-    std::map<std::string, std::string> r;
-    for (size_t i = 0; i < header.size(); ++i) r[header[i]] = std::string(CsvWriter::Unguard(row.cells[i]));
-    rows->push_back(std::move(r));
+    for (size_t i = 0; i < at.size(); ++i) cells[i] = CsvWriter::Unguard(row.cells[at[i]]);
+    if (!fn(cells)) {
+      *error = path + ":" + std::to_string(row.line) + ": " + *error;
+      return false;
+    }
+  }
+  if (!reader->error().empty()) {
+    *error = reader->error();
+    return false;
   }
   return true;
 }
 
-bool BookMoney(const std::string& text, const std::string& where, Money* out, std::string* error) {
+bool BookMoney(std::string_view text, Money* out, std::string* error) {
   auto m = Money::ParseSigned(text);
   if (!m) {
-    *error = where + ": '" + text + "' is not an amount; the book's file is damaged";
+    *error = "'" + std::string(text) + "' is not an amount; the book's file is damaged";
     return false;
   }
   *out = *m;
   return true;
 }
+
+bool BookMonth(std::string_view text, YearMonth* out, std::string* error) {
+  auto m = YearMonth::Parse(text);
+  if (!m) {
+    *error = "'" + std::string(text) + "' is not a month YYYY-MM; the book's file is damaged";
+    return false;
+  }
+  *out = *m;
+  return true;
+}
+
+class SyncedFile : public OutputFile {
+ public:
+  SyncedFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  ~SyncedFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void Write(std::string_view bytes) override {
+    size_t done = 0;
+    while (done < bytes.size()) {
+      const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw std::runtime_error("cannot write '" + path_ + "': " + std::strerror(errno));
+      done += static_cast<size_t>(n);
+    }
+  }
+  void Finish() override {
+    if (::fsync(fd_) != 0) throw std::runtime_error("cannot sync '" + path_ + "': " + std::strerror(errno));
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) throw std::runtime_error("cannot close '" + path_ + "': " + std::strerror(errno));
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
 
 }  // namespace
 
@@ -165,57 +196,58 @@ bool Book::ListPeriods(std::vector<BookPeriod>* periods, std::string* error) con
 }
 
 bool Book::ReadState(const std::vector<BookPeriod>& periods, BookState* state, std::string* error) const {
-  *state = BookState();
+  BookStateBuilder builder;
   for (const auto& bp : periods) {
     if (!bp.closed) continue;
-    if (!state->first_closed) state->first_closed = bp.period;
-    if (state->latest_closed && bp.period != state->latest_closed->Next()) {
-      *error = "the book's closed periods are not consecutive: " + state->latest_closed->ToString() + " then " +
-               bp.period.ToString();
+    if (!builder.BeginPeriod(bp.period, error)) return false;
+    const std::string dir = PeriodDir(bp.period);
+    Money amount;
+    YearMonth month;
+    if (!ForEachBookRow(dir + "/card_months.csv", {"card_no", "month", "subsidy", "center_id"},
+                        [&](const std::vector<std::string_view>& c) {
+                          if (!BookMonth(c[1], &month, error) || !BookMoney(c[2], &amount, error)) return false;
+                          builder.AddCardMonth(c[0], month, amount, c[3]);
+                          return true;
+                        },
+                        error)) {
       return false;
     }
-    state->latest_closed = bp.period;
-    const std::string dir = PeriodDir(bp.period);
-    std::vector<std::map<std::string, std::string>> rows;
-    if (!ReadBookCsv(dir + "/card_months.csv", &rows, error)) return false;
-    for (auto& r : rows) {
-      auto& rec = state->card_months[{r["card_no"], r["month"]}];
-      Money subsidy;
-      if (!BookMoney(r["subsidy"], dir + "/card_months.csv", &subsidy, error)) return false;
-      rec.subsidy += subsidy;
-      rec.center_id = r["center_id"];
+    if (!ForEachBookRow(dir + "/adjustments.csv", {"card_no", "original_month", "amount", "center_id"},
+                        [&](const std::vector<std::string_view>& c) {
+                          if (!BookMonth(c[1], &month, error) || !BookMoney(c[2], &amount, error)) return false;
+                          builder.AddAdjustment(c[0], month, amount, c[3]);
+                          return true;
+                        },
+                        error)) {
+      return false;
     }
-    if (!ReadBookCsv(dir + "/adjustments.csv", &rows, error)) return false;
-    for (auto& r : rows) {
-      auto& rec = state->card_months[{r["card_no"], r["original_month"]}];
-      Money amount;
-      if (!BookMoney(r["amount"], dir + "/adjustments.csv", &amount, error)) return false;
-      rec.subsidy += amount;
-      if (rec.center_id.empty()) rec.center_id = r["center_id"];
+    if (!ForEachBookRow(dir + "/statements.csv",
+                        {"card_no", "center_id", "deposits", "reversals", "subsidies", "consumption", "refunds", "closing"},
+                        [&](const std::vector<std::string_view>& c) {
+                          Flows f;
+                          Money closing;
+                          if (!BookMoney(c[2], &f.deposits, error) || !BookMoney(c[3], &f.reversals, error) ||
+                              !BookMoney(c[4], &f.subsidies, error) || !BookMoney(c[5], &f.consumption, error) ||
+                              !BookMoney(c[6], &f.refunds, error) || !BookMoney(c[7], &closing, error)) {
+                            return false;
+                          }
+                          builder.AddStatement(c[0], f, closing, c[1]);
+                          return true;
+                        },
+                        error)) {
+      return false;
     }
-    if (!ReadBookCsv(dir + "/statements.csv", &rows, error)) return false;
-    for (auto& [card, st] : state->statements) st.last_closing = Money();
-    for (auto& r : rows) {
-      auto& st = state->statements[r["card_no"]];
-      Flows f;
-      const std::string where = dir + "/statements.csv";
-      if (!BookMoney(r["deposits"], where, &f.deposits, error) || !BookMoney(r["reversals"], where, &f.reversals, error) ||
-          !BookMoney(r["subsidies"], where, &f.subsidies, error) ||
-          !BookMoney(r["consumption"], where, &f.consumption, error) ||
-          !BookMoney(r["refunds"], where, &f.refunds, error) || !BookMoney(r["closing"], where, &st.last_closing, error)) {
-        return false;
-      }
-      st.flows_sum += f;
-      st.center_id = r["center_id"];
-    }
-    if (!ReadBookCsv(dir + "/payouts.csv", &rows, error)) return false;
-    state->carried.clear();
-    for (auto& r : rows) {
-      Money carried;
-      if (!BookMoney(r["carried_out"], dir + "/payouts.csv", &carried, error)) return false;
-      state->carried[r["center_id"]] = carried;
+    if (!ForEachBookRow(dir + "/payouts.csv", {"center_id", "carried_out"},
+                        [&](const std::vector<std::string_view>& c) {
+                          if (!BookMoney(c[1], &amount, error)) return false;
+                          builder.AddCarried(c[0], amount);
+                          return true;
+                        },
+                        error)) {
+      return false;
     }
   }
+  *state = builder.Finish();
   return true;
 }
 
@@ -226,42 +258,69 @@ void Book::RemoveLeftovers() const {
   }
 }
 
-bool Book::WritePeriod(const PayoutPeriod& period, const std::map<std::string, std::string>& files,
-                       std::string* error) const {
+std::unique_ptr<PeriodWriter> PeriodWriter::Begin(const Book& book, const PayoutPeriod& period, std::string* error) {
   std::error_code ec;
-  fs::create_directories(dir_, ec);
-  const std::string final_dir = PeriodDir(period);
+  fs::create_directories(book.dir(), ec);
   const std::string temp_dir =
-      (fs::path(dir_) / (std::string(kTempPrefix) + period.ToString() + "-" + std::to_string(::getpid()))).string();
+      (fs::path(book.dir()) / (std::string(kTempPrefix) + period.ToString() + "-" + std::to_string(::getpid()))).string();
   fs::remove_all(temp_dir, ec);
   if (!fs::create_directory(temp_dir, ec)) {
     *error = "cannot create '" + temp_dir + "': " + ec.message();
-    return false;
+    return nullptr;
   }
-  // The manifest goes last: a folder is only ever complete when it has one.
-  for (const auto& [name, bytes] : files) {
-    if (name == "manifest.json") continue;
-    if (!WriteFileSynced(temp_dir + "/" + name, bytes, error)) return false;
-  }
-  if (auto it = files.find("manifest.json"); it != files.end()) {
-    if (!WriteFileSynced(temp_dir + "/manifest.json", it->second, error)) return false;
-  }
-  SyncDir(temp_dir);
-  if (fs::exists(final_dir, ec)) {
-    if (::renameat2(AT_FDCWD, temp_dir.c_str(), AT_FDCWD, final_dir.c_str(), RENAME_EXCHANGE) != 0) {
-      *error = "cannot replace '" + final_dir + "': " + std::strerror(errno);
+  return std::unique_ptr<PeriodWriter>(new PeriodWriter(book.dir(), temp_dir, book.PeriodDir(period)));
+}
+
+PeriodWriter::~PeriodWriter() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(temp_dir_, ec);
+}
+
+std::unique_ptr<OutputFile> PeriodWriter::Create(const std::string& name) {
+  const std::string path = temp_dir_ + "/" + name;
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot create '" + path + "': " + std::strerror(errno));
+  return std::make_unique<SyncedFile>(path, fd);
+}
+
+bool PeriodWriter::Commit(std::string* error) {
+  std::error_code ec;
+  SyncDir(temp_dir_);
+  if (fs::exists(final_dir_, ec)) {
+    if (::renameat2(AT_FDCWD, temp_dir_.c_str(), AT_FDCWD, final_dir_.c_str(), RENAME_EXCHANGE) != 0) {
+      *error = "cannot replace '" + final_dir_ + "': " + std::strerror(errno);
       return false;
     }
-    SyncDir(dir_);
-    fs::remove_all(temp_dir, ec);  // now the old draft
+    committed_ = true;
+    SyncDir(book_dir_);
+    fs::remove_all(temp_dir_, ec);  // now the old draft
   } else {
-    if (::rename(temp_dir.c_str(), final_dir.c_str()) != 0) {
-      *error = "cannot move '" + temp_dir + "' to '" + final_dir + "': " + std::strerror(errno);
+    if (::rename(temp_dir_.c_str(), final_dir_.c_str()) != 0) {
+      *error = "cannot move '" + temp_dir_ + "' to '" + final_dir_ + "': " + std::strerror(errno);
       return false;
     }
-    SyncDir(dir_);
+    committed_ = true;
+    SyncDir(book_dir_);
   }
   return true;
+}
+
+bool Book::WritePeriod(const PayoutPeriod& period, const std::map<std::string, std::string>& files,
+                       std::string* error) const {
+  auto writer = PeriodWriter::Begin(*this, period, error);
+  if (!writer) return false;
+  try {
+    // The manifest goes last: a folder is only ever complete when it has one.
+    for (const auto& [name, bytes] : files) {
+      if (name != "manifest.json") WriteWholeFile(writer.get(), name, bytes);
+    }
+    if (auto it = files.find("manifest.json"); it != files.end()) WriteWholeFile(writer.get(), it->first, it->second);
+  } catch (const std::runtime_error& e) {
+    *error = e.what();
+    return false;
+  }
+  return writer->Commit(error);
 }
 
 void Book::AppendRunLog(const std::string& line) const {

@@ -17,8 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "batch/outputs.h"
+#include "engine/book_state.h"
 #include "engine/calendar.h"
-#include "engine/settlement.h"
 
 namespace carecard {
 
@@ -63,6 +64,25 @@ class Book {
  private:
   std::string dir_;
   int months_per_period_;
+};
+
+// A period's folder being written: files stream into a hidden temporary
+// folder of the book (OutputSink), each synced when finished; Commit syncs the
+// folder and swaps it into place. Destroyed uncommitted, it leaves nothing.
+// The manifest must be the last file created: a folder is complete only with one.
+class PeriodWriter : public OutputSink {
+ public:
+  // REQUIRES: the period is not closed and the lock is held.
+  static std::unique_ptr<PeriodWriter> Begin(const Book& book, const PayoutPeriod& period, std::string* error);
+  ~PeriodWriter() override;
+  std::unique_ptr<OutputFile> Create(const std::string& name) override;
+  bool Commit(std::string* error);
+
+ private:
+  PeriodWriter(std::string book_dir, std::string temp_dir, std::string final_dir)
+      : book_dir_(std::move(book_dir)), temp_dir_(std::move(temp_dir)), final_dir_(std::move(final_dir)) {}
+  std::string book_dir_, temp_dir_, final_dir_;
+  bool committed_ = false;
 };
 
 // Reads a whole file; false with *error naming it when it cannot.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -152,15 +153,39 @@ int RunDbSettle(const DbSettleOptions& o, std::ostream& out, std::ostream& err) 
   }
   if (int rc = CheckPeriodOrder(period, o.close, run, err)) return rc;
 
-  Intake intake(policy.timezone, period.last_month());
-  if (!store->FeedIntake(&intake, o.max_rejects, &run.inputs, &error)) {
+  RunOptions options;
+  options.threads = o.threads;
+  std::unique_ptr<SpillStore> spill;
+  const char* tmp = std::getenv("TMPDIR");
+  // The store does not say how large its inputs are before they are read: spill to a file when asked to.
+  if (!MakeSpill(tmp && *tmp ? tmp : "/tmp", 0, &spill, &error)) {
     err << error << "\n";
     return kExitRefused;
   }
-  run.intake = intake.Finish();
-  SettlementResult result;
-  std::map<std::string, std::string> files;
-  if (int rc = ComputeFiles(o.rules_path, o.threads, o.close, &run, &result, &files, err)) return rc;
+  options.spill = spill.get();
+  try {
+    Intake intake(policy, period, run.book, options);
+    if (!store->FeedIntake(&intake, o.max_rejects, &run.inputs, &error)) {
+      err << error << "\n";
+      return kExitRefused;
+    }
+    run.result = intake.Finish();
+  } catch (const MoneyOverflow& e) {
+    err << "refused: " << e.what() << "\n";
+    return kExitRefused;
+  } catch (const RefusedError& e) {
+    err << "refused: " << e.what() << "\n";
+    return kExitRefused;
+  } catch (const SpillError& e) {
+    err << "refused: " << e.what() << "\n";
+    return kExitRefused;
+  }
+  run.result.owned_spill = std::move(spill);
+  if (int rc = CheckRejects(run, o.max_rejects, "", err)) return rc;
+  MemoryOutputSink sink;
+  std::string manifest;
+  if (int rc = WriteFiles(o.rules_path, o.threads, o.close, &run, &sink, &manifest, err)) return rc;
+  const std::map<std::string, std::string>& files = sink.files();
 
   PgPeriodWrite write;
   write.period = period;
@@ -186,7 +211,7 @@ int RunDbSettle(const DbSettleOptions& o, std::ostream& out, std::ostream& err) 
     }
     where += " and " + out_book.PeriodDir(period);
   }
-  PrintSummary(period, o.close, result, where, out);
+  PrintSummary(period, o.close, run.result, where, out);
   return kExitOk;
 }
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "adapters/csv_writer.h"
-#include "engine/intake.h"
+#include "engine/registry.h"
 #include "engine/money.h"
 
 namespace carecard {
@@ -99,7 +99,7 @@ char CreditCheckChar(std::string_view first17) {
 }
 
 // The resident id's MOD 11-2 check characters, to make deliberately wrong ones
-// (the right one comes from ResidentIdCheckCharacter in engine/intake.h).
+// (the right one comes from ResidentIdCheckCharacter in engine/registry.h).
 constexpr std::string_view kIdCheckChars = "10X98765432";
 
 // ---------------------------------------------------------------------------

@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   settle_cmd->add_option("--period", settle.period, "payout period, e.g. 2024-B1")->required();
   settle_cmd->add_flag("--close", settle.close, "close the period: its files become final");
   settle_cmd->add_option("--threads", settle.threads, "worker threads")->check(CLI::Range(1, kMaxThreads));
+  settle_cmd->add_option("--temp-dir", settle.temp_dir,
+                         "folder for the run's spilled records (an unnamed temporary file); default: the book folder");
   settle_cmd->add_option("--sign-key", settle.sign_key, "sign the manifest with this Ed25519 secret key (carecard keygen)");
   settle_cmd->add_option("--max-rejects", settle.max_rejects, "refuse the run when one file has more rejected rows")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));

@@ -1,104 +1,290 @@
 #include "batch/outputs.h"
 
+#include <openssl/evp.h>
+
+#include <charconv>
 #include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <utility>
 #include <vector>
 
+#include "adapters/csv_chunks.h"
 #include "adapters/csv_reader.h"
 #include "adapters/csv_writer.h"
 
 namespace carecard {
+namespace {
 
-std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& period, const Registry& reg,
-                                                         const SettlementResult& r, int threads) {
-  const std::string p = period.ToString();
-  // One job per file: each file's bytes depend only on the result, so the
-  // files can be rendered at the same time without changing a byte.
-  std::vector<std::function<std::pair<std::string, std::string>()>> jobs;
-  auto card_of = [&](int32_t card) -> const Card& { return reg.cards[static_cast<size_t>(card)]; };
-  jobs.push_back([&]() -> std::pair<std::string, std::string> {
-    CsvWriter w;
-    w.WriteRow({"period", "month", "card_no", "person_id", "center_id", "card_type", "net_deposit", "tier", "subsidy",
-                "status", "reason", "rule_version"});
-    for (const auto& cm : r.card_months) {
-      const Card& card = card_of(cm.card);
-      w.WriteRow({p, cm.month.ToString(), card.card_no, reg.elders[static_cast<size_t>(card.elder)].person_id,
-                  reg.centers[static_cast<size_t>(card.center)].center_id, std::to_string(card.card_type),
-                  cm.net_deposit.ToString(), cm.tier ? std::to_string(cm.tier) : "", cm.subsidy.ToString(),
-                  CardMonthStatusName(cm.status), cm.reason, cm.rule_version});
-    }
-    return {"card_months.csv", w.Release()};
-  });
-  jobs.push_back([&]() -> std::pair<std::string, std::string> {
-    CsvWriter w;
-    w.WriteRow({"period", "original_month", "card_no", "center_id", "recorded_subsidy", "recomputed_subsidy", "amount",
-                "reason"});
-    for (const auto& a : r.adjustments) {
-      w.WriteRow({p, a.original_month.ToString(), a.card_no, a.center_id, a.recorded.ToString(), a.recomputed.ToString(),
-                  a.amount.ToString(), a.reason});
-    }
-    return {"adjustments.csv", w.Release()};
-  });
-  jobs.push_back([&]() -> std::pair<std::string, std::string> {
-    CsvWriter w;
-    w.WriteRow({"period", "center_id", "center_name", "credit_code", "bank_account", "cards_paid", "subsidy_total",
-                "adjustment_total", "carried_in", "payout", "carried_out"});
-    for (const auto& x : r.payouts) {
-      w.WriteRow({p, x.center_id, x.center_name, x.credit_code, x.bank_account, std::to_string(x.cards_paid),
-                  x.subsidy_total.ToString(), x.adjustment_total.ToString(), x.carried_in.ToString(), x.payout.ToString(),
-                  x.carried_out.ToString()});
-    }
-    return {"payouts.csv", w.Release()};
-  });
-  jobs.push_back([&]() -> std::pair<std::string, std::string> {
-    CsvWriter w;
-    w.WriteRow({"period", "card_no", "center_id", "opening", "deposits", "reversals", "subsidies", "consumption", "refunds",
-                "closing"});
-    for (const auto& s : r.statements) {
-      w.WriteRow({p, s.card_no, s.center_id, s.opening.ToString(), s.flows.deposits.ToString(),
-                  s.flows.reversals.ToString(), s.flows.subsidies.ToString(), s.flows.consumption.ToString(),
-                  s.flows.refunds.ToString(), s.closing.ToString()});
-    }
-    return {"statements.csv", w.Release()};
-  });
-  jobs.push_back([&]() -> std::pair<std::string, std::string> {
-    CsvWriter w;
-    w.WriteRow({"period", "serving_center_id", "home_center_id", "service", "transactions", "amount"});
-    for (const auto& c : r.consumption_by_center) {
-      w.WriteRow({p, c.serving_center_id, c.home_center_id, c.service, std::to_string(c.transactions), c.amount.ToString()});
-    }
-    return {"consumption_by_center.csv", w.Release()};
-  });
-  jobs.push_back([&]() -> std::pair<std::string, std::string> {
-    CsvWriter w;
-    w.WriteRow({"month", "institution_id", "person_id", "reason"});
-    for (const auto& h : r.homebed_exclusions) w.WriteRow({h.month.ToString(), h.institution_id, h.person_id, h.reason});
-    return {"homebed_exclusions.csv", w.Release()};
-  });
-  jobs.push_back([&]() -> std::pair<std::string, std::string> {
-    CsvWriter w;
-    w.WriteRow({"code", "severity", "file", "line", "txn_id", "card_no", "person_id", "month", "detail"});
-    for (const auto& e : r.exceptions) {
-      w.WriteRow({e.code, SeverityName(e.severity), e.file, std::to_string(e.line), e.txn_id, e.card_no, e.person_id,
-                  e.month, e.detail});
-    }
-    return {"exceptions.csv", w.Release()};
-  });
-  std::map<std::string, std::string> files;
-  if (threads <= 1) {
-    for (auto& job : jobs) files.insert(job());
-    return files;
+constexpr size_t kFlushBytes = 1u << 20;
+
+// One output file: rows go through a CsvWriter buffer, which is hashed,
+// counted and handed to the sink whenever it passes kFlushBytes.
+class FileRenderer {
+ public:
+  FileRenderer(OutputSink* sink, const std::string& name) : file_(sink->Create(name)), sha_(EVP_MD_CTX_new()) {
+    info_.file = name;
+    if (!sha_ || EVP_DigestInit_ex(sha_, EVP_sha256(), nullptr) != 1) throw std::runtime_error("cannot start SHA-256");
   }
-  std::vector<std::future<std::pair<std::string, std::string>>> running;
-  for (auto& job : jobs) running.push_back(std::async(std::launch::async, job));
-  for (auto& f : running) files.insert(f.get());
-  return files;
+  ~FileRenderer() { EVP_MD_CTX_free(sha_); }
+  FileRenderer(const FileRenderer&) = delete;
+  FileRenderer& operator=(const FileRenderer&) = delete;
+
+  void Cell(std::string_view v) { w_.Cell(v); }
+  void Cell(Money m) {
+    char buffer[Money::kMaxFormattedBytes];
+    w_.Cell(std::string_view(buffer, m.FormatTo(buffer)));
+  }
+  void Cell(int64_t n) {
+    char buffer[24];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, n);
+    (void)ec;
+    w_.Cell(std::string_view(buffer, static_cast<size_t>(end - buffer)));
+  }
+  void Month(int32_t index) {
+    if (index < 0) return w_.Cell({});
+    char buffer[16];
+    const YearMonth m = YearMonth::FromIndex(index);
+    const int year = m.year();
+    buffer[0] = static_cast<char>('0' + year / 1000 % 10);
+    buffer[1] = static_cast<char>('0' + year / 100 % 10);
+    buffer[2] = static_cast<char>('0' + year / 10 % 10);
+    buffer[3] = static_cast<char>('0' + year % 10);
+    buffer[4] = '-';
+    buffer[5] = static_cast<char>('0' + m.month() / 10);
+    buffer[6] = static_cast<char>('0' + m.month() % 10);
+    w_.Cell(std::string_view(buffer, 7));
+  }
+  void Row(std::initializer_list<std::string_view> cells) {
+    for (auto c : cells) w_.Cell(c);
+    EndRow();
+  }
+  void EndRow() {
+    w_.EndRow();
+    if (w_.bytes().size() >= kFlushBytes) Flush();
+  }
+  OutputInfo Finish() {
+    Flush();
+    file_->Finish();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(sha_, md, &length);
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < length; ++i) {
+      info_.sha256.push_back(kHex[md[i] >> 4]);
+      info_.sha256.push_back(kHex[md[i] & 15]);
+    }
+    return info_;
+  }
+
+ private:
+  void Flush() {
+    const std::string& bytes = w_.bytes();
+    if (bytes.empty()) return;
+    EVP_DigestUpdate(sha_, bytes.data(), bytes.size());
+    info_.bytes += bytes.size();
+    info_.lines += CountLineFeeds(bytes.data(), bytes.size());
+    file_->Write(bytes);
+    w_.ClearBytes();
+  }
+
+  std::unique_ptr<OutputFile> file_;
+  EVP_MD_CTX* sha_;
+  CsvWriter w_;
+  OutputInfo info_;
+};
+
+class MemoryFile : public OutputFile {
+ public:
+  MemoryFile(std::mutex* mutex, std::string* target) : mutex_(mutex), target_(target) {}
+  void Write(std::string_view bytes) override { bytes_.append(bytes); }
+  void Finish() override {
+    std::lock_guard<std::mutex> lock(*mutex_);
+    *target_ = std::move(bytes_);
+  }
+
+ private:
+  std::mutex* mutex_;
+  std::string* target_;
+  std::string bytes_;
+};
+
+}  // namespace
+
+std::unique_ptr<OutputFile> MemoryOutputSink::Create(const std::string& name) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return std::make_unique<MemoryFile>(&mutex_, &files_[name]);
 }
 
-std::string RenderManifest(const ManifestInputs& in, const std::map<std::string, std::string>& outputs,
-                           const SettlementResult& result) {
+OutputInfo WriteWholeFile(OutputSink* sink, const std::string& name, std::string_view bytes) {
+  auto file = sink->Create(name);
+  file->Write(bytes);
+  file->Finish();
+  OutputInfo info;
+  info.file = name;
+  info.bytes = bytes.size();
+  info.lines = CountLineFeeds(bytes.data(), bytes.size());
+  info.sha256 = Sha256Hex(bytes);
+  return info;
+}
+
+std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const Policy& policy, const RunResult& run,
+                                              const BookState& book, OutputSink* sink, int threads) {
+  const std::string p = period.ToString();
+  const Registry& reg = run.registry;
+  const SettlementResult& r = run.settlement;
+  // One job per file: each file's bytes depend only on the result, so the
+  // files can be rendered at the same time without changing a byte.
+  std::vector<std::function<OutputInfo()>> jobs;
+  jobs.push_back([&] {
+    FileRenderer w(sink, "card_months.csv");
+    w.Row({"period", "month", "card_no", "person_id", "center_id", "card_type", "net_deposit", "tier", "subsidy", "status",
+           "reason", "rule_version"});
+    std::vector<std::string> versions;
+    for (const auto& v : policy.versions) versions.push_back(policy.RuleVersion(v));
+    for (const CardMonth& cm : r.card_months) {
+      const Card& card = reg.card(cm.card);
+      w.Cell(p);
+      w.Month(cm.month.index());
+      w.Cell(reg.card_no(cm.card));
+      w.Cell(reg.person_id(reg.elder(card.elder)));
+      w.Cell(reg.center_id(card.center));
+      w.Cell(int64_t{card.card_type});
+      w.Cell(cm.net_deposit);
+      if (cm.tier) {
+        w.Cell(int64_t{cm.tier});
+      } else {
+        w.Cell(std::string_view());
+      }
+      w.Cell(cm.subsidy);
+      w.Cell(CardMonthStatusName(cm.status));
+      w.Cell(cm.reason_name());
+      w.Cell(cm.version >= 0 ? std::string_view(versions[static_cast<size_t>(cm.version)]) : std::string_view());
+      w.EndRow();
+    }
+    return w.Finish();
+  });
+  jobs.push_back([&] {
+    FileRenderer w(sink, "adjustments.csv");
+    w.Row({"period", "original_month", "card_no", "center_id", "recorded_subsidy", "recomputed_subsidy", "amount", "reason"});
+    for (const auto& a : r.adjustments) {
+      w.Cell(p);
+      w.Month(a.original_month.index());
+      w.Cell(a.card_no);
+      w.Cell(a.center_id);
+      w.Cell(a.recorded);
+      w.Cell(a.recomputed);
+      w.Cell(a.amount);
+      w.Cell(a.reason);
+      w.EndRow();
+    }
+    return w.Finish();
+  });
+  jobs.push_back([&] {
+    FileRenderer w(sink, "payouts.csv");
+    w.Row({"period", "center_id", "center_name", "credit_code", "bank_account", "cards_paid", "subsidy_total",
+           "adjustment_total", "carried_in", "payout", "carried_out"});
+    for (const auto& x : r.payouts) {
+      w.Cell(p);
+      w.Cell(x.center_id);
+      w.Cell(x.center_name);
+      w.Cell(x.credit_code);
+      w.Cell(x.bank_account);
+      w.Cell(x.cards_paid);
+      w.Cell(x.subsidy_total);
+      w.Cell(x.adjustment_total);
+      w.Cell(x.carried_in);
+      w.Cell(x.payout);
+      w.Cell(x.carried_out);
+      w.EndRow();
+    }
+    return w.Finish();
+  });
+  jobs.push_back([&] {
+    FileRenderer w(sink, "statements.csv");
+    w.Row({"period", "card_no", "center_id", "opening", "deposits", "reversals", "subsidies", "consumption", "refunds",
+           "closing"});
+    for (const auto& s : r.statements) {
+      w.Cell(p);
+      if (s.card >= 0) {
+        w.Cell(reg.card_no(s.card));
+        w.Cell(reg.center_id(reg.card(s.card).center));
+      } else {
+        const BookState::Card& bc = book.cards[static_cast<size_t>(s.book_card)];
+        w.Cell(bc.card_no);
+        w.Cell(bc.statement_center >= 0 ? std::string_view(book.centers[static_cast<size_t>(bc.statement_center)])
+                                        : std::string_view());
+      }
+      w.Cell(s.opening);
+      w.Cell(s.flows.deposits);
+      w.Cell(s.flows.reversals);
+      w.Cell(s.flows.subsidies);
+      w.Cell(s.flows.consumption);
+      w.Cell(s.flows.refunds);
+      w.Cell(s.closing);
+      w.EndRow();
+    }
+    return w.Finish();
+  });
+  jobs.push_back([&] {
+    FileRenderer w(sink, "consumption_by_center.csv");
+    w.Row({"period", "serving_center_id", "home_center_id", "service", "transactions", "amount"});
+    for (const auto& c : r.consumption_by_center) {
+      w.Cell(p);
+      w.Cell(c.serving_center_id);
+      w.Cell(c.home_center_id);
+      w.Cell(c.service);
+      w.Cell(c.transactions);
+      w.Cell(c.amount);
+      w.EndRow();
+    }
+    return w.Finish();
+  });
+  jobs.push_back([&] {
+    FileRenderer w(sink, "homebed_exclusions.csv");
+    w.Row({"month", "institution_id", "person_id", "reason"});
+    for (const auto& h : r.homebed_exclusions) {
+      w.Month(h.month.index());
+      w.Cell(h.institution_id);
+      w.Cell(h.person_id);
+      w.Cell(h.reason);
+      w.EndRow();
+    }
+    return w.Finish();
+  });
+  jobs.push_back([&] {
+    FileRenderer w(sink, "exceptions.csv");
+    w.Row({"code", "severity", "file", "line", "txn_id", "card_no", "person_id", "month", "detail"});
+    const FileNames& files = *run.files;
+    r.exceptions.ForEach([&](const ExceptionView& e) {
+      w.Cell(ExceptionCodeName(e.code));
+      w.Cell(SeverityName(e.severity()));
+      w.Cell(files[e.file]);
+      w.Cell(e.line);
+      w.Cell(e.txn_id);
+      w.Cell(e.card_no);
+      w.Cell(e.person_id);
+      w.Month(e.month);
+      w.Cell(e.detail);
+      w.EndRow();
+    });
+    return w.Finish();
+  });
+  std::vector<OutputInfo> infos;
+  if (threads <= 1) {
+    for (auto& job : jobs) infos.push_back(job());
+  } else {
+    // The largest files first, so that two threads finish together.
+    std::vector<std::future<OutputInfo>> running;
+    for (auto& job : jobs) running.push_back(std::async(std::launch::async, job));
+    for (auto& f : running) infos.push_back(f.get());
+  }
+  std::sort(infos.begin(), infos.end(), [](const OutputInfo& a, const OutputInfo& b) { return a.file < b.file; });
+  return infos;
+}
+
+std::string RenderManifest(const ManifestInputs& in, const std::vector<OutputInfo>& outputs, const SettlementResult& result) {
   using nlohmann::ordered_json;
   ordered_json m;
   m["schema"] = "carecard-manifest/1";
@@ -134,10 +320,8 @@ std::string RenderManifest(const ManifestInputs& in, const std::map<std::string,
   }
   m["inputs"] = inputs;
   ordered_json outs = ordered_json::array();
-  for (const auto& [name, bytes] : outputs) {
-    int64_t rows = 0;
-    for (char c : bytes) rows += c == '\n';
-    outs.push_back({{"file", name}, {"bytes", bytes.size()}, {"rows", rows > 0 ? rows - 1 : 0}, {"sha256", Sha256Hex(bytes)}});
+  for (const auto& o : outputs) {
+    outs.push_back({{"file", o.file}, {"bytes", o.bytes}, {"rows", o.lines > 0 ? o.lines - 1 : 0}, {"sha256", o.sha256}});
   }
   m["outputs"] = outs;
   const ControlTotals& t = result.totals;
@@ -152,10 +336,11 @@ std::string RenderManifest(const ManifestInputs& in, const std::map<std::string,
                          {"adjustments", t.adjustments.ToString()},
                          {"payouts", t.payouts.ToString()},
                          {"carried_out", t.carried_out.ToString()}};
-  std::map<std::string, int64_t> by_code;
-  for (const auto& e : result.exceptions) ++by_code[e.code];
   ordered_json codes = ordered_json::object();
-  for (const auto& [code, n] : by_code) codes[code] = n;
+  const auto& counts = result.exceptions.counts();
+  for (int i = 0; i < kExceptionCodeCount; ++i) {
+    if (counts[static_cast<size_t>(i)] > 0) codes[ExceptionCodeName(static_cast<ExceptionCode>(i))] = counts[static_cast<size_t>(i)];
+  }
   m["exceptions_by_code"] = codes;
   m["previous_manifest_sha256"] = in.previous_manifest_sha256 ? ordered_json(*in.previous_manifest_sha256) : ordered_json(nullptr);
   return m.dump(2) + "\n";

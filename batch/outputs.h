@@ -1,30 +1,76 @@
-// The settlement files of formats.md, rendered from a SettlementResult, and the
+// The settlement files of formats.md, rendered from a RunResult, and the
 // manifest of semantics.md §9. Rendering is byte-deterministic: no clock, no
 // locale, no host, no thread count enters the bytes.
+//
+// Files stream into an OutputSink in buffers of bounded size, hashed
+// (SHA-256) and counted as they go: nothing holds a whole file in memory
+// unless the sink does (MemoryOutputSink, for the PostgreSQL store and tests).
 #ifndef CARECARD_BATCH_OUTPUTS_H_
 #define CARECARD_BATCH_OUTPUTS_H_
 
+#include <cstdint>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adapters/data_folder.h"
+#include "engine/book_state.h"
 #include "engine/policy.h"
 #include "engine/settlement.h"
 
 namespace carecard {
 
-// File name -> bytes, for the seven CSV files (not the manifest).
-// With `threads` above 1 the files are rendered concurrently; the bytes are the same.
-std::map<std::string, std::string> RenderSettlementFiles(const PayoutPeriod& period, const Registry& registry,
-                                                         const SettlementResult& result, int threads = 1);
+// One file of a period being written. Write and Finish throw std::runtime_error on failure.
+class OutputFile {
+ public:
+  virtual ~OutputFile() = default;
+  virtual void Write(std::string_view bytes) = 0;
+  virtual void Finish() = 0;
+};
+
+// Where a period's files go. Create is thread-safe; each file is written by one thread.
+class OutputSink {
+ public:
+  virtual ~OutputSink() = default;
+  virtual std::unique_ptr<OutputFile> Create(const std::string& name) = 0;
+};
+
+// Keeps every file in memory, by name.
+class MemoryOutputSink : public OutputSink {
+ public:
+  std::unique_ptr<OutputFile> Create(const std::string& name) override;
+  std::map<std::string, std::string>& files() { return files_; }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, std::string> files_;
+};
+
+// What the manifest says of an output file.
+struct OutputInfo {
+  std::string file;
+  uint64_t bytes = 0;
+  int64_t lines = 0;  // LF bytes; the manifest's rows are lines - 1 (the header)
+  std::string sha256;
+};
+
+// Writes the seven CSV files of the period into `sink`, concurrently when
+// `threads` > 1 (the bytes are the same). Returns them by name.
+std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const Policy& policy, const RunResult& run,
+                                              const BookState& book, OutputSink* sink, int threads = 1);
+
+// Writes `bytes` as one file of `sink`, and describes it.
+OutputInfo WriteWholeFile(OutputSink* sink, const std::string& name, std::string_view bytes);
 
 struct ManifestInputs {
   std::string engine_version;
   std::string engine_build;
   const Policy* policy = nullptr;
-  std::string rules_file;    // name without folder
+  std::string rules_file;  // name without folder
   std::string rules_sha256;
   PayoutPeriod period = PayoutPeriod::Containing(YearMonth::Of(2024, 1), 2);
   std::string book_first_period;
@@ -35,8 +81,7 @@ struct ManifestInputs {
 };
 
 // The manifest's bytes (JSON, keys in a fixed order, two-space indent, final LF).
-std::string RenderManifest(const ManifestInputs& in, const std::map<std::string, std::string>& outputs,
-                           const SettlementResult& result);
+std::string RenderManifest(const ManifestInputs& in, const std::vector<OutputInfo>& outputs, const SettlementResult& result);
 
 }  // namespace carecard
 

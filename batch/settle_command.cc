@@ -9,14 +9,16 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "adapters/csv_reader.h"
 #include "adapters/data_folder.h"
+#include "adapters/spill_file.h"
 #include "batch/book.h"
 #include "batch/outputs.h"
 #include "batch/signing.h"
-#include "engine/intake.h"
 #include "engine/settlement.h"
 #include "rules/explain_render.h"
 
@@ -65,52 +67,118 @@ int LoadBook(const Book& book, PreparedRun* run, std::ostream& err) {
   return kExitOk;
 }
 
-int LoadInputs(const std::string& data_dir, int64_t max_rejects, bool progress, PreparedRun* run, std::ostream& err,
-               int threads = 1) {
-  Intake intake(run->policy.policy.timezone, run->period->last_month());
-  DataFolderOptions options;
-  options.max_rejects_per_file = max_rejects;
-  options.threads = threads;
-  if (progress) {
-    options.progress = [](const std::string& file, int64_t rows) {
-      std::cerr << "\r  reading " << file << ": " << rows << " rows" << std::flush;
-    };
+}  // namespace
+
+bool MakeSpill(const std::string& dir, uint64_t transaction_bytes, std::unique_ptr<SpillStore>* spill, std::string* error) {
+  // Below this, records fit comfortably in memory and a file only costs system calls.
+  constexpr uint64_t kFileSpillFrom = 32u << 20;
+  const char* forced = std::getenv("CARECARD_SPILL");
+  const std::string mode = forced ? forced : "";
+  if (mode == "memory" || (mode != "file" && transaction_bytes < kFileSpillFrom)) {
+    *spill = std::make_unique<MemorySpillStore>();
+    return true;
   }
-  std::string error;
-  if (!LoadDataFolder(data_dir, &intake, options, &run->inputs, &error)) {
-    if (progress) std::cerr << "\n";
-    err << error << "\n";
-    return kExitRefused;
-  }
-  if (progress) std::cerr << "\r" << std::string(60, ' ') << "\r";
-  run->intake = intake.Finish();
-  return kExitOk;
+  auto file = FileSpillStore::Create(dir, error);
+  if (!file) return false;
+  *spill = std::move(file);
+  return true;
 }
+
+namespace {
+
+// CARECARD_TIMINGS=1 prints how long each phase took to stderr (benchmarks); never into a file.
+class PhaseTimer {
+ public:
+  PhaseTimer() : enabled_(std::getenv("CARECARD_TIMINGS") != nullptr), start_(std::chrono::steady_clock::now()) {}
+  void operator()(const char* name) {
+    if (!enabled_) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::cerr << "timing " << name << ": " << std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count()
+              << " ms\n";
+    start_ = now;
+  }
+
+ private:
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 }  // namespace
 
-// Settles the prepared run and renders every file of the period, manifest included.
-int ComputeFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, SettlementResult* result,
-                 std::map<std::string, std::string>* files, std::ostream& err) {
-  const Policy& policy = run->policy.policy;
-  const PayoutPeriod period = *run->period;
-  run->book_first_period = (run->book.first_closed ? *run->book.first_closed : period).ToString();
+int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int threads, int64_t max_rejects, bool progress,
+                 const RunOptions& extra, PreparedRun* run, std::ostream& err) {
+  PhaseTimer phase;
+  std::vector<InputFileInfo> listed;
+  std::string error;
+  if (!ListDataFiles(data_dir, &listed, &error)) {
+    err << error << "\n";
+    return kExitRefused;
+  }
+  RunOptions options = extra;
+  options.threads = threads;
+  options.expected_transaction_bytes = TransactionBytes(data_dir, listed);
+  // Testing knobs (docs: bench/README.md): the sizes of partitions and read
+  // blocks change how the work is cut, never the result.
+  if (const char* kb = std::getenv("CARECARD_PARTITION_KB")) options.partition_bytes = std::strtoull(kb, nullptr, 10) << 10;
+  if (const char* kb = std::getenv("CARECARD_EXCEPTION_KB")) options.exception_budget_bytes = std::strtoull(kb, nullptr, 10) << 10;
+  std::unique_ptr<SpillStore> spill;
+  if (!MakeSpill(spill_dir, options.expected_transaction_bytes, &spill, &error)) {
+    err << error << "\n";
+    return kExitRefused;
+  }
+  options.spill = spill.get();
   try {
-    SettlementOptions options;
-    options.threads = threads;
-    *result = Settle(policy, period, run->intake, run->book, options);
-    // The ledger is not needed to render the files: give its memory back before they are built.
-    std::vector<Transaction>().swap(run->intake.registry.transactions);
-    run->intake.registry.deposit_ids = TxnIdTable();
-    run->intake.registry.consumption_ids = TxnIdTable();
-    *files = RenderSettlementFiles(period, run->intake.registry, *result, threads);
+    SettlementRun settlement(run->policy.policy, *run->period, run->book, options);
+    DataFolderOptions folder;
+    folder.max_rejects_per_file = max_rejects;
+    folder.threads = threads;
+    if (const char* kb = std::getenv("CARECARD_BLOCK_KB")) folder.block_bytes = std::strtoull(kb, nullptr, 10) << 10;
+    std::mutex progress_mutex;
+    if (progress) {
+      folder.progress = [](const std::string& file, int64_t rows) {
+        std::cerr << "\r  reading " << file << ": " << rows << " rows" << std::flush;
+      };
+    }
+    std::unique_ptr<RowFetcher> fetcher;
+    const bool loaded = LoadDataFolder(data_dir, listed, &settlement, folder, &run->inputs, &fetcher, &error);
+    if (progress) std::cerr << "\r" << std::string(60, ' ') << "\r";
+    if (!loaded) {
+      err << error << "\n";
+      return kExitRefused;
+    }
+    phase("read inputs");
+    run->result = settlement.Finish(fetcher.get());
+    phase("settle");
   } catch (const MoneyOverflow& e) {
     err << "refused: " << e.what() << "\n";
     return kExitRefused;
-  } catch (const std::runtime_error& e) {
+  } catch (const RefusedError& e) {
+    err << "refused: " << e.what() << "\n";
+    return kExitRefused;
+  } catch (const SpillError& e) {
     err << "refused: " << e.what() << "\n";
     return kExitRefused;
   }
+  // The spill outlives the run: the exceptions are read back from it.
+  run->result.owned_spill = std::move(spill);
+  return CheckRejects(*run, max_rejects, data_dir, err);
+}
+
+int CheckRejects(const PreparedRun& run, int64_t max_rejects, const std::string& where, std::ostream& err) {
+  for (const auto& c : run.result.counts) {
+    if (c.rejected > max_rejects) {
+      err << (where.empty() ? c.file : (std::filesystem::path(where) / c.file).string()) << ": more than " << max_rejects
+          << " rejected rows (--max-rejects); refusing to settle from a file that is mostly unusable\n";
+      return kExitRefused;
+    }
+  }
+  return kExitOk;
+}
+
+int WriteFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, OutputSink* sink,
+               std::string* manifest, std::ostream& err) {
+  const Policy& policy = run->policy.policy;
+  const PayoutPeriod period = *run->period;
   ManifestInputs m;
   m.engine_version = EngineVersion();
   m.engine_build = EngineBuild();
@@ -118,16 +186,21 @@ int ComputeFiles(const std::string& rules_path, int threads, bool close, Prepare
   m.rules_file = fs::path(rules_path).filename().string();
   m.rules_sha256 = run->rules_sha256;
   m.period = period;
-  m.book_first_period = run->book_first_period;
+  m.book_first_period = (run->book.first_closed ? *run->book.first_closed : period).ToString();
   m.closed = close;
   m.inputs = run->inputs;
-  m.counts = run->intake.files;
+  m.counts = run->result.counts;
   m.previous_manifest_sha256 = run->previous_manifest_sha256;
   try {
-    (*files)["manifest.json"] = RenderManifest(m, *files, *result);
+    const std::vector<OutputInfo> outputs = RenderSettlementFiles(period, policy, run->result, run->book, sink, threads);
+    *manifest = RenderManifest(m, outputs, run->result.settlement);
+    WriteWholeFile(sink, "manifest.json", *manifest);
   } catch (const nlohmann::json::exception& e) {
     // Only text that is not UTF-8 (a rules file's name, say) can make the manifest fail.
     err << "refused: the manifest cannot be written: " << e.what() << "\n";
+    return kExitRefused;
+  } catch (const std::runtime_error& e) {
+    err << "refused: " << e.what() << "\n";
     return kExitRefused;
   }
   return kExitOk;
@@ -148,8 +221,9 @@ std::string HostName() {
   return host;
 }
 
-void PrintSummary(const PayoutPeriod& period, bool closed, const SettlementResult& r, const std::string& where,
+void PrintSummary(const PayoutPeriod& period, bool closed, const RunResult& run, const std::string& where,
                   std::ostream& out) {
+  const SettlementResult& r = run.settlement;
   out << "settled " << period.ToString() << (closed ? " (closed)" : " (draft)") << " into " << where << "\n";
   out << "  cards with card-months: " << r.totals.cards << ", card-months: " << r.totals.card_months
       << ", paid: " << r.totals.card_months_paid << "\n";
@@ -157,15 +231,15 @@ void PrintSummary(const PayoutPeriod& period, bool closed, const SettlementResul
       << ", payouts " << r.totals.payouts.ToString() << " to " << r.payouts.size() << " centre(s)";
   if (!r.totals.carried_out.is_zero()) out << ", carried forward " << r.totals.carried_out.ToString();
   out << "\n";
-  std::map<std::string, int64_t> by_code;
-  for (const auto& e : r.exceptions) ++by_code[e.code];
-  if (by_code.empty()) {
-    out << "  exceptions: none\n";
-  } else {
-    out << "  exceptions:";
-    for (const auto& [code, n] : by_code) out << " " << code << "=" << n;
-    out << "\n";
+  const auto& counts = r.exceptions.counts();
+  std::string codes;
+  for (int i = 0; i < kExceptionCodeCount; ++i) {
+    if (counts[static_cast<size_t>(i)] > 0) {
+      codes += " " + std::string(ExceptionCodeName(static_cast<ExceptionCode>(i))) + "=" +
+               std::to_string(counts[static_cast<size_t>(i)]);
+    }
   }
+  out << (codes.empty() ? "  exceptions: none" : "  exceptions:" + codes) << "\n";
 }
 
 int CheckPeriodOrder(const PayoutPeriod& period, bool close, const PreparedRun& run, std::ostream& err) {
@@ -232,33 +306,33 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   book.RemoveLeftovers();
   if (int rc = LoadBook(book, &run, err)) return rc;
   if (int rc = CheckPeriodOrder(period, o.close, run, err)) return rc;
-  // CARECARD_TIMINGS=1 prints how long each phase took to stderr (benchmarks); never into a file.
-  const bool timings = std::getenv("CARECARD_TIMINGS") != nullptr;
-  auto phase_start = std::chrono::steady_clock::now();
-  auto phase = [&](const char* name) {
-    if (!timings) return;
-    const auto now = std::chrono::steady_clock::now();
-    std::cerr << "timing " << name << ": "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(now - phase_start).count() << " ms\n";
-    phase_start = now;
-  };
-  if (int rc = LoadInputs(o.data_dir, o.max_rejects, o.progress, &run, err, o.threads)) return rc;
-  phase("read inputs");
-  SettlementResult result;
-  std::map<std::string, std::string> files;
-  if (int rc = ComputeFiles(o.rules_path, o.threads, o.close, &run, &result, &files, err)) return rc;
-  phase("settle and render");
-  const std::string manifest = files["manifest.json"];
+  PhaseTimer phase;
+  if (int rc = SettleFolder(o.data_dir, o.temp_dir.empty() ? o.book_dir : o.temp_dir, o.threads, o.max_rejects, o.progress,
+                            RunOptions{}, &run, err)) {
+    return rc;
+  }
+  std::string error;
+  auto writer = PeriodWriter::Begin(book, period, &error);
+  if (!writer) {
+    err << "book: " << error << "\n";
+    return kExitRefused;
+  }
+  std::string manifest;
+  if (int rc = WriteFiles(o.rules_path, o.threads, o.close, &run, writer.get(), &manifest, err)) return rc;
   if (!o.sign_key.empty()) {
-    std::string signature, error;
+    std::string signature;
     if (!SignMessage(o.sign_key, manifest, &signature, &error)) {
       err << "--sign-key: " << error << "\n";
       return kExitRefused;
     }
-    files["manifest.json.sig"] = signature + "\n";
+    try {
+      WriteWholeFile(writer.get(), "manifest.json.sig", signature + "\n");
+    } catch (const std::runtime_error& e) {
+      err << "book: " << e.what() << "\n";
+      return kExitRefused;
+    }
   }
-  std::string error;
-  const bool written = book.WritePeriod(period, files, &error);
+  const bool written = writer->Commit(&error);
   phase("write the book");
   if (!written) {
     err << "book: " << error << "\n";
@@ -267,7 +341,7 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   book.AppendRunLog(NowUtc() + " " + HostName() + " pid " + std::to_string(::getpid()) + " settle " + period.ToString() +
                     (o.close ? " --close" : "") + " threads " + std::to_string(o.threads) + " manifest " +
                     Sha256Hex(manifest));
-  PrintSummary(period, o.close, result, book.PeriodDir(period), out);
+  PrintSummary(period, o.close, run.result, book.PeriodDir(period), out);
   return kExitOk;
 }
 
@@ -288,8 +362,12 @@ int RunExplain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
     PayoutPeriod after = run.book.latest_closed->Next();
     run.period = after;
   }
-  if (int rc = LoadInputs(o.data_dir, 1'000'000'000, false, &run, err)) return rc;
-  CardMonthExplanation x = ExplainCardMonth(policy, *run.period, run.intake, run.book, o.card_no, *month);
+  RunOptions explain;
+  explain.explain_card = o.card_no;
+  explain.explain_month = *month;
+  const char* tmp = std::getenv("TMPDIR");
+  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 1, 1'000'000'000, false, explain, &run, err)) return rc;
+  CardMonthExplanation x = run.result.explanation ? *run.result.explanation : CardMonthExplanation{};
   // A month before the book's first period is never settled in this book (semantics.md §7).
   const bool before_book = run.book.first_closed && *month < run.book.first_closed->first_month();
   std::string before_book_note;
@@ -309,11 +387,11 @@ int RunExplain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
     j["found"] = x.found;
     if (x.found) {
       j["status"] = CardMonthStatusName(x.result.status);
-      j["reason"] = x.result.reason;
+      j["reason"] = std::string(x.result.reason_name());
       j["net_deposit"] = x.result.net_deposit.ToString();
       j["tier"] = x.result.tier ? nlohmann::ordered_json(x.result.tier) : nlohmann::ordered_json(nullptr);
       j["subsidy"] = x.result.subsidy.ToString();
-      j["rule_version"] = x.result.rule_version;
+      j["rule_version"] = RuleVersionOf(policy, x.result);
     }
     j["language"] = o.language == Language::kChinese ? "zh" : "en";
     nlohmann::ordered_json steps = nlohmann::ordered_json::array();
@@ -332,22 +410,12 @@ int RunExplain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
     out << RenderExplainHeader(o.card_no, month->ToString(), o.language) << "\n";
     if (before_book) out << "  " << before_book_note << "\n";
     for (const auto& step : x.steps) out << "  " << RenderExplainStep(step, o.language) << "\n";
-    if (x.found) out << RenderExplainResult(x.result, o.language) << "\n";
+    if (x.found) out << RenderExplainResult(policy, x.result, o.language) << "\n";
   }
   return x.found ? kExitOk : kExitRefused;
 }
 
 namespace {
-
-// The first line (1-based) on which two texts differ.
-int64_t FirstDifferentLine(const std::string& a, const std::string& b) {
-  int64_t line = 1;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    if (a[i] != b[i]) return line;
-    if (a[i] == '\n') ++line;
-  }
-  return line;
-}
 
 // Walks the chain of closed manifests up to and including `through`: each
 // manifest names its predecessor's SHA-256, and each names its files' hashes.
@@ -391,6 +459,60 @@ bool VerifyChain(const Book& book, const std::vector<BookPeriod>& periods, const
   return true;
 }
 
+// Compares what a fresh computation writes with the stored files, as it is written.
+class CompareSink : public OutputSink {
+ public:
+  explicit CompareSink(std::string dir) : dir_(std::move(dir)) {}
+  struct Verdict {
+    bool missing = false;
+    bool differs = false;
+    int64_t line = 1;
+  };
+  std::unique_ptr<OutputFile> Create(const std::string& name) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return std::make_unique<CompareFile>(dir_ + "/" + name, &verdicts_[name], &mutex_);
+  }
+  const std::map<std::string, Verdict>& verdicts() const { return verdicts_; }
+
+ private:
+  class CompareFile : public OutputFile {
+   public:
+    CompareFile(const std::string& path, Verdict* verdict, std::mutex* mutex)
+        : in_(path, std::ios::binary), verdict_(verdict), mutex_(mutex) {
+      mine_.missing = !in_;
+    }
+    void Write(std::string_view bytes) override {
+      if (mine_.missing || mine_.differs) return;
+      stored_.resize(bytes.size());
+      in_.read(stored_.data(), static_cast<std::streamsize>(bytes.size()));
+      const auto got = static_cast<size_t>(in_.gcount());
+      for (size_t i = 0; i < bytes.size(); ++i) {
+        if (i >= got || stored_[i] != bytes[i]) {
+          mine_.differs = true;
+          return;
+        }
+        if (bytes[i] == '\n') ++mine_.line;
+      }
+    }
+    void Finish() override {
+      if (!mine_.missing && !mine_.differs && in_.peek() != std::char_traits<char>::eof()) mine_.differs = true;
+      std::lock_guard<std::mutex> lock(*mutex_);
+      *verdict_ = mine_;
+    }
+
+   private:
+    std::ifstream in_;
+    Verdict* verdict_;
+    std::mutex* mutex_;
+    Verdict mine_;
+    std::string stored_;
+  };
+
+  std::string dir_;
+  std::mutex mutex_;
+  std::map<std::string, Verdict> verdicts_;
+};
+
 }  // namespace
 
 int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
@@ -429,19 +551,19 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   for (const auto& bp : before) {
     if (bp.closed && run.book.latest_closed && bp.period == *run.book.latest_closed) run.previous_manifest_sha256 = bp.manifest_sha256;
   }
-  if (int rc = LoadInputs(o.data_dir, 1'000'000'000, false, &run, err)) return rc;
-  SettlementResult result;
-  std::map<std::string, std::string> files;
-  if (int rc = ComputeFiles(o.rules_path, 1, target->closed, &run, &result, &files, err)) return rc;
-  for (const auto& [name, bytes] : files) {
-    std::string stored;
-    const std::string path = book.PeriodDir(period) + "/" + name;
-    if (!ReadWholeFile(path, &stored, &error)) {
-      err << "missing: " << path << "\n";
+  const char* tmp = std::getenv("TMPDIR");
+  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 2, 1'000'000'000, false, RunOptions{}, &run, err)) return rc;
+  CompareSink sink(book.PeriodDir(period));
+  std::string manifest;
+  if (int rc = WriteFiles(o.rules_path, 2, target->closed, &run, &sink, &manifest, err)) return rc;
+  for (const auto& [name, verdict] : sink.verdicts()) {
+    if (name == "manifest.json.sig") continue;
+    if (verdict.missing) {
+      err << "missing: " << book.PeriodDir(period) << "/" << name << "\n";
       return kExitDifferent;
     }
-    if (stored != bytes) {
-      err << "differs: " << period.ToString() << "/" << name << " at line " << FirstDifferentLine(stored, bytes)
+    if (verdict.differs) {
+      err << "differs: " << period.ToString() << "/" << name << " at line " << verdict.line
           << " (recomputed from the inputs and the book before " << period.ToString() << ")\n";
       return kExitDifferent;
     }
@@ -453,14 +575,14 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
       err << "unsigned: " << period.ToString() << " has no manifest.json.sig to check with --pubkey\n";
       return kExitDifferent;
     }
-    if (!VerifySignature(o.pubkey, files["manifest.json"], signature, &error)) {
+    if (!VerifySignature(o.pubkey, manifest, signature, &error)) {
       err << "bad signature: " << period.ToString() << "/manifest.json.sig: " << error << "\n";
       return kExitDifferent;
     }
     out << "signature ok: " << period.ToString() << "/manifest.json.sig\n";
   }
-  out << "verified " << period.ToString() << (target->closed ? " (closed)" : " (draft)") << ": " << files.size()
-      << " files byte-identical to a fresh computation; manifest " << Sha256Hex(files["manifest.json"]) << "\n";
+  out << "verified " << period.ToString() << (target->closed ? " (closed)" : " (draft)") << ": " << sink.verdicts().size()
+      << " files byte-identical to a fresh computation; manifest " << Sha256Hex(manifest) << "\n";
   return kExitOk;
 }
 

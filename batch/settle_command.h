@@ -14,8 +14,8 @@
 
 #include "adapters/data_folder.h"
 #include "batch/book.h"
-#include "engine/intake.h"
 #include "engine/settlement.h"
+#include "engine/spill.h"
 #include "rules/policy_loader.h"
 
 namespace carecard {
@@ -36,6 +36,7 @@ struct SettleOptions {
   int64_t max_rejects = 1'000'000;
   bool progress = false;  // progress lines on stderr (a terminal)
   std::string sign_key;   // when set, manifest.json.sig holds an Ed25519 signature of the manifest
+  std::string temp_dir;   // where spilled records go; empty: the book folder
   Language language = Language::kEnglish;
 };
 
@@ -69,21 +70,34 @@ struct PreparedRun {
   std::optional<PayoutPeriod> period;
   std::vector<BookPeriod> periods;
   BookState book;
-  IntakeResult intake;
   std::vector<InputFileInfo> inputs;
   std::optional<std::string> previous_manifest_sha256;
-  std::string book_first_period;
+  RunResult result;
 };
 
 // Loads and checks the rules file into run->policy and run->rules_sha256.
 // Returns kExitOk, or kExitRefused after printing the errors to `err`.
 int LoadPolicy(const std::string& path, Language language, PreparedRun* run, std::ostream& err);
 
-// Settles the prepared run (REQUIRES: run->period, run->book, run->intake and
-// run->inputs are filled) and renders every file of the period into *files,
-// manifest.json included. Returns kExitOk, or kExitRefused with a message.
-int ComputeFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, SettlementResult* result,
-                 std::map<std::string, std::string>* files, std::ostream& err);
+// Where a run keeps its spilled records: an unnamed temporary file in `dir`
+// for runs large enough to need it (CARECARD_SPILL=file or memory forces
+// either, for tests and benchmarks), else memory. nullptr with *error when
+// no temporary file can be made.
+bool MakeSpill(const std::string& dir, uint64_t transaction_bytes, std::unique_ptr<SpillStore>* spill, std::string* error);
+
+// Reads the data folder into a SettlementRun and settles it into run->result
+// (REQUIRES: run->policy, run->period, run->book). Returns kExitOk, or
+// kExitRefused with a message.
+int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int threads, int64_t max_rejects, bool progress,
+                 const RunOptions& extra, PreparedRun* run, std::ostream& err);
+
+// The refusal of --max-rejects on the final counts: kExitOk or kExitRefused with a message.
+int CheckRejects(const PreparedRun& run, int64_t max_rejects, const std::string& where, std::ostream& err);
+
+// Renders every file of the settled run into `sink`, the manifest last, and
+// returns the manifest's bytes in *manifest. Returns kExitOk, or kExitRefused with a message.
+int WriteFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, OutputSink* sink,
+               std::string* manifest, std::ostream& err);
 
 // The refusals of semantics.md §7 against run.book and run.periods: a closed
 // or earlier period, a close out of order or over an unclosed draft. Returns
@@ -91,8 +105,7 @@ int ComputeFiles(const std::string& rules_path, int threads, bool close, Prepare
 int CheckPeriodOrder(const PayoutPeriod& period, bool close, const PreparedRun& run, std::ostream& err);
 
 // The summary `settle` prints: totals and exceptions by code. `where` names the destination.
-void PrintSummary(const PayoutPeriod& period, bool closed, const SettlementResult& r, const std::string& where,
-                  std::ostream& out);
+void PrintSummary(const PayoutPeriod& period, bool closed, const RunResult& r, const std::string& where, std::ostream& out);
 
 // Wall-clock time (UTC, ISO 8601) and host name, for run logs only: never in a period's files.
 std::string NowUtc();

@@ -43,6 +43,20 @@ std::optional<Money> Money::ParseSigned(std::string_view text) {
   return Money(negative ? -*fen : *fen);
 }
 
+size_t Money::FormatTo(char* out) const {
+  uint64_t magnitude = fen_ < 0 ? uint64_t(0) - static_cast<uint64_t>(fen_) : static_cast<uint64_t>(fen_);
+  char* p = out;
+  if (fen_ < 0) *p++ = '-';
+  auto [end, ec] = std::to_chars(p, out + kMaxFormattedBytes - 3, magnitude / 100);
+  assert(ec == std::errc());
+  (void)ec;
+  p = end;
+  *p++ = '.';
+  *p++ = static_cast<char>('0' + magnitude % 100 / 10);
+  *p++ = static_cast<char>('0' + magnitude % 10);
+  return static_cast<size_t>(p - out);
+}
+
 std::string Money::ToString() const {
   // Work in unsigned to print INT64_MIN safely.
   uint64_t magnitude = fen_ < 0 ? uint64_t(0) - static_cast<uint64_t>(fen_) : static_cast<uint64_t>(fen_);

@@ -43,6 +43,9 @@ class Money {
 
   // Always two decimals, a leading '-' when negative: "50.00", "-120.00", "0.01".
   std::string ToString() const;
+  // The same into `out` (at least kMaxFormattedBytes); returns the length.
+  static constexpr size_t kMaxFormattedBytes = 24;
+  size_t FormatTo(char* out) const;
 
   Money operator+(Money other) const;
   Money operator-(Money other) const;

@@ -2,11 +2,15 @@
 
 #include <algorithm>
 #include <cassert>
-#include <set>
+#include <map>
+#include <mutex>
+#include <numeric>
 #include <stdexcept>
-#include <thread>
 #include <tuple>
 #include <unordered_map>
+
+#include "engine/dedup.h"
+#include "engine/parallel.h"
 
 namespace carecard {
 
@@ -22,822 +26,614 @@ const char* CardMonthStatusName(CardMonthStatus s) {
   return "ineligible";
 }
 
-Flows& Flows::operator+=(const Flows& o) {
-  deposits += o.deposits;
-  reversals += o.reversals;
-  subsidies += o.subsidies;
-  consumption += o.consumption;
-  refunds += o.refunds;
-  return *this;
+std::string_view CardMonthReasonName(CardMonthReason r) {
+  switch (r) {
+    case CardMonthReason::kNone: return "";
+    case CardMonthReason::kNotEligible: return "not_eligible";
+    case CardMonthReason::kNoPolicyInForce: return "no_policy_in_force";
+    case CardMonthReason::kHomeBed: return ProgramName(Program::kHomeBed);
+    case CardMonthReason::kGovHomeService: return ProgramName(Program::kGovHomeService);
+  }
+  return "";
 }
 
-Flows Flows::operator-(const Flows& o) const {
-  return Flows{deposits - o.deposits, reversals - o.reversals, subsidies - o.subsidies, consumption - o.consumption,
-               refunds - o.refunds};
+CardMonthReason ExcludedBy(Program p) {
+  return p == Program::kHomeBed ? CardMonthReason::kHomeBed : CardMonthReason::kGovHomeService;
 }
 
-bool Flows::IsZero() const {
-  return deposits.is_zero() && reversals.is_zero() && subsidies.is_zero() && consumption.is_zero() && refunds.is_zero();
+std::string RuleVersionOf(const Policy& policy, const CardMonth& cm) {
+  if (cm.version < 0) return {};
+  return policy.RuleVersion(policy.versions[static_cast<size_t>(cm.version)]);
 }
 
 namespace {
 
-// The months this run settles (semantics.md §7): every month from the book's
-// first period to the period's last. Months of closed periods are recomputed
-// for adjustments; months of a draft period lying between the latest closed
-// period and this one are computed too, so that their subsidies are on card
-// balances, but they are neither paid nor adjusted by this run.
-struct SettledMonths {
-  std::vector<YearMonth> closed;  // ascending
-  std::vector<YearMonth> current; // ascending
-  std::vector<YearMonth> all;     // ascending, from the book's first month
-};
+// Partitions of a few MB of records each: small enough that a thread holds
+// one comfortably, large enough that reading one back is a few large reads.
+constexpr uint32_t kMaxElderPartitions = 4096;
+constexpr uint32_t kMaxDedupPartitionsPerFamily = 1024;
+constexpr size_t kEventBufferBytes = 64u << 10;
+constexpr size_t kDedupBufferBytes = 16u << 10;
 
-SettledMonths ComputeSettledMonths(const PayoutPeriod& period, const BookState& book) {
-  SettledMonths m;
-  if (book.first_closed && book.latest_closed) {
-    for (YearMonth x = book.first_closed->first_month(); x <= book.latest_closed->last_month(); x = x.Next()) {
-      m.closed.push_back(x);
-    }
-  }
-  for (YearMonth x = period.first_month(); x <= period.last_month(); x = x.Next()) m.current.push_back(x);
-  const YearMonth first = book.first_closed ? book.first_closed->first_month() : period.first_month();
-  for (YearMonth x = first; x <= period.last_month(); x = x.Next()) m.all.push_back(x);
-  return m;
+uint32_t PartitionsFor(uint64_t bytes, uint64_t partition_bytes, uint32_t cap) {
+  partition_bytes = std::max<uint64_t>(partition_bytes, 1);
+  const uint64_t n = (bytes + partition_bytes - 1) / partition_bytes;
+  return static_cast<uint32_t>(std::clamp<uint64_t>(n, 1, cap));
 }
 
-int TxnClass(TxnKind k) {
-  switch (k) {
-    case TxnKind::kDeposit:
-    case TxnKind::kReversal: return 0;
-    case TxnKind::kRefund: return 1;
-    case TxnKind::kConsumption: return 2;
-  }
-  return 0;
-}
-
-struct Context {
-  const Policy& policy;
-  const PayoutPeriod& period;
-  const IntakeResult& intake;
-  const Registry& reg;
-  const SettledMonths& months;
-  // Per card: indices of its transactions, in balance order (semantics.md §6).
-  const std::vector<std::vector<int32_t>>& card_txns;
-  const std::vector<std::vector<int32_t>>& card_balances;  // platform balance indices by as_of
-};
-
-// Net deposit of each (card, month): counted deposits dated in the month less
-// the reversals of those deposits, whenever the reversal is dated.
-Money NetDeposit(const Context& ctx, int32_t card, YearMonth month) {
-  Money net;
-  for (int32_t i : ctx.card_txns[static_cast<size_t>(card)]) {
-    const Transaction& t = ctx.reg.transactions[static_cast<size_t>(i)];
-    if (t.kind == TxnKind::kDeposit && t.counted && YearMonth::Of(t.local_date) == month) net += t.amount;
-    if (t.kind == TxnKind::kReversal && t.counted) {
-      const Transaction& orig = ctx.reg.transactions[static_cast<size_t>(t.ref)];
-      if (YearMonth::Of(orig.local_date) == month) net -= t.amount;
-    }
-  }
-  return net;
-}
-
-std::optional<int> AssessmentLevel(const Elder& elder, YearMonth month, int valid_months, ExplainStep* why) {
-  const Date last = month.last_day();
-  const Assessment* latest = nullptr;
-  for (const auto& a : elder.assessments) {
-    if (a.assessed_on > last) continue;
-    if (!latest || a.assessed_on > latest->assessed_on ||
-        (a.assessed_on == latest->assessed_on && a.level > latest->level)) {
-      latest = &a;
-    }
-  }
-  if (!latest) {
-    if (why) *why = ExplainStep{ExplainStepKind::kAssessmentNone, {last.ToString()}};
-    return std::nullopt;
-  }
-  Date valid_through = AddMonthsClamped(latest->assessed_on, valid_months);
-  if (valid_through < last) {
-    if (why) {
-      *why = ExplainStep{ExplainStepKind::kAssessmentExpired,
-                         {std::to_string(latest->level), latest->assessed_on.ToString(), valid_through.ToString()}};
-    }
-    return std::nullopt;
-  }
-  if (why) {
-    *why = ExplainStep{ExplainStepKind::kAssessmentValid,
-                       {std::to_string(latest->level), latest->assessed_on.ToString(), valid_through.ToString()}};
-  }
-  return latest->level;
-}
-
-int ActiveAliveDays(const Card& card, const Elder& elder, YearMonth month) {
-  Date from = std::max(month.first_day(), card.issued_on);
-  Date to = month.last_day();
-  if (card.closed_on) to = std::min(to, *card.closed_on);
-  if (elder.death_date) to = std::min(to, *elder.death_date);
-  return to < from ? 0 : to.days() - from.days() + 1;
-}
-
-// semantics.md §5, in order. `explain` (optional) receives one step per fact and check.
-CardMonth EvaluateCardMonth(const Context& ctx, int32_t card_index, YearMonth month, std::vector<ExplainStep>* explain,
-                            const Money* known_net_deposit = nullptr) {
-  const Card& card = ctx.reg.cards[static_cast<size_t>(card_index)];
-  const Elder& elder = ctx.reg.elders[static_cast<size_t>(card.elder)];
-  auto say = [&](ExplainStepKind kind, std::vector<std::string> args = {}) {
-    explain->push_back(ExplainStep{kind, std::move(args)});
-  };
-  CardMonth cm;
-  cm.month = month;
-  cm.card = card_index;
-  cm.net_deposit = known_net_deposit ? *known_net_deposit : NetDeposit(ctx, card_index, month);
-  if (explain) say(ExplainStepKind::kNetDeposit, {month.ToString(), cm.net_deposit.ToString()});
-
-  const PolicyVersion* version = ctx.policy.VersionFor(month);
-  if (!version) {
-    if (explain) say(ExplainStepKind::kNoPolicyInForce, {month.ToString()});
-    cm.status = CardMonthStatus::kIneligible;
-    cm.reason = "no_policy_in_force";
-    return cm;
-  }
-  cm.rule_version = ctx.policy.RuleVersion(*version);
-  if (explain) {
-    say(ExplainStepKind::kVersionInForce,
-        {cm.rule_version, version->from.ToString(), version->to ? version->to->ToString() : std::string()});
-  }
-
-  // 1. Holder alive on the month's first day.
-  if (elder.death_date && *elder.death_date < month.first_day()) {
-    if (explain) say(ExplainStepKind::kDeceased, {month.first_day().ToString(), elder.death_date->ToString()});
-    cm.status = CardMonthStatus::kDeceased;
-    return cm;
-  }
-  if (explain) {
-    if (elder.death_date) {
-      say(ExplainStepKind::kAliveDiedInMonth, {month.first_day().ToString(), elder.death_date->ToString()});
-    } else {
-      say(ExplainStepKind::kAlive, {month.first_day().ToString()});
-    }
-  }
-
-  // 2. One card per elder: the earliest issued (ties: smallest card_no).
-  int32_t kept = -1;
-  for (int32_t other : elder.cards) {
-    const Card& o = ctx.reg.cards[static_cast<size_t>(other)];
-    if (!o.ActiveIn(month)) continue;
-    if (kept < 0) {
-      kept = other;
-      continue;
-    }
-    const Card& k = ctx.reg.cards[static_cast<size_t>(kept)];
-    if (std::tie(o.issued_on, o.card_no) < std::tie(k.issued_on, k.card_no)) kept = other;
-  }
-  if (kept != card_index) {
-    if (explain) {
-      const Card& k = ctx.reg.cards[static_cast<size_t>(kept)];
-      say(ExplainStepKind::kDuplicateCard, {k.card_no, k.issued_on.ToString()});
-    }
-    cm.status = CardMonthStatus::kDuplicateCard;
-    return cm;
-  }
-  if (explain) {
-    int active = 0;
-    for (int32_t other : elder.cards) active += ctx.reg.cards[static_cast<size_t>(other)].ActiveIn(month) ? 1 : 0;
-    say(ExplainStepKind::kElderCard, {std::to_string(active)});
-  }
-
-  // 3. Exclusions, in the order written.
-  for (const auto& exclusion : version->exclusions) {
-    auto choice_name = [&] { return exclusion.choice ? std::string(ChoiceName(*exclusion.choice)) : std::string(); };
-    if (!exclusion.AppliesTo(card.card_type)) {
-      if (explain) {
-        say(ExplainStepKind::kExclusionNotForType,
-            {std::string(ProgramName(exclusion.program)), choice_name(), std::to_string(card.card_type)});
-      }
-      continue;
-    }
-    for (const auto& e : elder.enrollments) {
-      if (e.program != exclusion.program || !e.Overlaps(month.first_day(), month.last_day())) continue;
-      if (exclusion.choice && e.choice != *exclusion.choice) continue;
-      cm.status = CardMonthStatus::kExcluded;
-      cm.reason = std::string(ProgramName(exclusion.program));
-      if (explain) {
-        say(ExplainStepKind::kExcluded, {cm.reason, choice_name(), e.institution_id, e.start_on.ToString(),
-                                         e.end_on ? e.end_on->ToString() : std::string()});
-      }
-      return cm;
-    }
-    if (explain) say(ExplainStepKind::kExclusionNotEnrolled, {std::string(ProgramName(exclusion.program)), choice_name()});
-  }
-  if (explain && version->exclusions.empty()) say(ExplainStepKind::kNoExclusions);
-
-  // 4. Eligibility facts.
-  HolderFacts facts;
-  facts.age = CompletedYears(elder.birth_date, month.last_day());
-  ExplainStep assessment_why;
-  facts.assessment = AssessmentLevel(elder, month, version->assessment_valid_months, explain ? &assessment_why : nullptr);
-  facts.rural = elder.rural;
-  facts.urban = !elder.rural;
-  facts.flags = elder.flags;
-  if (explain) {
-    say(ExplainStepKind::kAge, {month.last_day().ToString(), std::to_string(facts.age), elder.birth_date.ToString()});
-    explain->push_back(std::move(assessment_why));
-    say(ExplainStepKind::kHukouFact, {facts.rural ? "rural" : "urban"});
-    std::string flags;
-    for (int i = 0; i < kPersonFlagCount; ++i) {
-      if (elder.flags & (1u << i)) flags += (flags.empty() ? "" : ", ") + std::string(PersonFlagName(i));
-    }
-    say(ExplainStepKind::kFlagsFact, {flags});
-    if (!version->allow_lower_tier && card.card_type > 1) {
-      say(ExplainStepKind::kLowerTierNotAllowed, {std::to_string(card.card_type)});
-    }
-  }
-
-  // 5. Tier: the highest type up to the card's own that the holder is eligible
-  // for and that the month's net deposit reaches.
-  bool eligible_somewhere = false;
-  const int lowest = version->allow_lower_tier ? 1 : card.card_type;
-  for (int t = card.card_type; t >= lowest; --t) {
-    const CardTypeRule* rule = version->FindCardType(t);
-    if (!rule) {
-      if (explain) say(ExplainStepKind::kTypeNotInVersion, {std::to_string(t)});
-      continue;
-    }
-    const bool eligible = rule->eligible->Evaluate(facts);
-    if (explain) {
-      say(eligible ? ExplainStepKind::kEligible : ExplainStepKind::kNotEligible,
-          {std::to_string(t), rule->name, rule->eligible->source(), rule->eligible->Explain(facts)});
-    }
-    if (!eligible) continue;
-    eligible_somewhere = true;
-    if (cm.net_deposit >= rule->min_monthly_deposit) {
-      cm.tier = t;
-      cm.subsidy = rule->monthly_subsidy;
-      cm.status = CardMonthStatus::kPaid;
-      if (explain) {
-        say(ExplainStepKind::kThresholdMet, {std::to_string(t), cm.net_deposit.ToString(),
-                                             rule->min_monthly_deposit.ToString(), rule->monthly_subsidy.ToString()});
-      }
-      break;
-    }
-    if (explain) {
-      say(ExplainStepKind::kThresholdNotMet,
-          {std::to_string(t), cm.net_deposit.ToString(), rule->min_monthly_deposit.ToString()});
-    }
-  }
-  if (cm.tier == 0) {
-    cm.status = eligible_somewhere ? CardMonthStatus::kBelowThreshold : CardMonthStatus::kIneligible;
-    if (!eligible_somewhere) cm.reason = "not_eligible";
-    if (explain) say(eligible_somewhere ? ExplainStepKind::kBelowThreshold : ExplainStepKind::kIneligible);
-    return cm;
-  }
-  // 6. Proration by days active and alive.
-  if (version->proration == Proration::kByDays) {
-    const int days = ActiveAliveDays(card, elder, month);
-    cm.subsidy = cm.subsidy.MultiplyRatio(days, month.days(), version->rounding);
-    if (explain) say(ExplainStepKind::kProrated, {std::to_string(days), std::to_string(month.days()), cm.subsidy.ToString()});
-  }
-  if (explain) say(ExplainStepKind::kPaid, {std::to_string(cm.tier), cm.subsidy.ToString()});
-  return cm;
-}
-
-struct ConsumptionKey {
-  int32_t serving, home, service;
-  friend auto operator<=>(const ConsumptionKey&, const ConsumptionKey&) = default;
-};
-struct ConsumptionKeyHash {
-  size_t operator()(const ConsumptionKey& k) const {
-    uint64_t h = static_cast<uint32_t>(k.serving);
-    h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.home);
-    h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.service);
-    return static_cast<size_t>(h ^ (h >> 29));
-  }
-};
-struct ConsumptionSum {
-  int64_t transactions = 0;
-  Money amount;
-};
-
-// What one worker produces for its share of elders.
-struct WorkerOutput {
-  std::vector<CardMonth> period_card_months;
-  std::vector<CardMonth> closed_card_months;  // recomputed months of closed periods
-  std::vector<StatementLine> statements;
-  std::vector<ExceptionRecord> exceptions;
-  std::vector<HomebedExclusionLine> homebed;
-  std::unordered_map<ConsumptionKey, ConsumptionSum, ConsumptionKeyHash> consumption;  // merged sorted later
-};
-
-class ElderSettler {
+// Reads a row back from the archive for pushed files, from `files` otherwise.
+class CompositeFetcher : public RowFetcher {
  public:
-  ElderSettler(const Context& ctx, const BookState& book, WorkerOutput* out) : ctx_(ctx), book_(book), out_(out) {}
-
-  void Settle(int32_t elder_index) {
-    const Elder& elder = ctx_.reg.elders[static_cast<size_t>(elder_index)];
-    for (int32_t card : elder.cards) SettleCard(card, elder);
-    HomebedExclusions(elder);
+  CompositeFetcher(const RowArchive* archive, const std::vector<bool>* pushed, const RowFetcher* files)
+      : archive_(archive), pushed_(pushed), files_(files) {}
+  void Fetch(uint16_t file, uint64_t locator, std::vector<std::string>* cells) const override {
+    if ((*pushed_)[file]) return archive_->Fetch(file, locator, cells);
+    if (!files_) throw std::logic_error("a row to read back but no way to read it");
+    files_->Fetch(file, locator, cells);
   }
 
  private:
-  void SettleCard(int32_t card_index, const Elder& elder) {
-    current_ = nullptr;
-    try {
-      SettleCardSums(card_index, elder);
-    } catch (const MoneyOverflow&) {
-      // Name the card and the row at which its sums stopped fitting, so the data can be checked.
-      const Card& card = ctx_.reg.cards[static_cast<size_t>(card_index)];
-      std::string where;
-      if (current_) {
-        where = " at " + ctx_.intake.files[static_cast<size_t>(current_->file)].file + " line " +
-                std::to_string(current_->line);
-      }
-      throw MoneyOverflow("the amounts of card '" + card.card_no + "'" + where +
-                          " add up to more than 92,233,720,368,547,758.07 yuan, the most the engine holds exactly");
-    }
-  }
-
-  void SettleCardSums(int32_t card_index, const Elder& elder) {
-    const Card& card = ctx_.reg.cards[static_cast<size_t>(card_index)];
-    // Card-months of every settled month in which the card is active.
-    std::vector<std::pair<YearMonth, Money>> subsidies;  // month -> subsidy, ascending
-    // Net deposits of every settled month in one pass over the card's ledger.
-    const auto& months = ctx_.months.all;
-    nets_.assign(months.size(), Money());
-    auto slot = [&](YearMonth m) -> Money* {
-      auto it = std::lower_bound(months.begin(), months.end(), m);
-      return it != months.end() && *it == m ? &nets_[static_cast<size_t>(it - months.begin())] : nullptr;
-    };
-    for (int32_t i : ctx_.card_txns[static_cast<size_t>(card_index)]) {
-      const Transaction& t = ctx_.reg.transactions[static_cast<size_t>(i)];
-      current_ = &t;
-      if (!t.counted) continue;
-      if (t.kind == TxnKind::kDeposit) {
-        if (Money* net = slot(YearMonth::Of(t.local_date))) *net += t.amount;
-      } else if (t.kind == TxnKind::kReversal) {
-        const Transaction& orig = ctx_.reg.transactions[static_cast<size_t>(t.ref)];
-        if (Money* net = slot(YearMonth::Of(orig.local_date))) *net -= t.amount;
-      }
-    }
-    for (size_t mi = 0; mi < months.size(); ++mi) {
-      const YearMonth m = months[mi];
-      if (!card.ActiveIn(m)) continue;
-      CardMonth cm = EvaluateCardMonth(ctx_, card_index, m, nullptr, &nets_[mi]);
-      subsidies.emplace_back(m, cm.subsidy);
-      if (ctx_.period.Contains(m)) {
-        if (cm.status == CardMonthStatus::kDuplicateCard) {
-          out_->exceptions.push_back(ExceptionRecord{"duplicate_card", Severity::kError, "cards.csv", card.line, "",
-                                                     card.card_no, elder.person_id, m.ToString(),
-                                                     "the elder has an earlier-issued card active this month"});
-        }
-        out_->period_card_months.push_back(std::move(cm));
-      } else if (!ctx_.months.closed.empty() && m <= ctx_.months.closed.back()) {
-        out_->closed_card_months.push_back(std::move(cm));
-      }
-    }
-    Balances(card_index, card, subsidies);
-  }
-
-  // Walks the card's events in time order: overdrafts, platform balance checks,
-  // statement flows and consumption by centre (semantics.md §6).
-  void Balances(int32_t card_index, const Card& card, const std::vector<std::pair<YearMonth, Money>>& subsidies) {
-    const auto& txns = ctx_.card_txns[static_cast<size_t>(card_index)];
-    const auto& checks = ctx_.card_balances[static_cast<size_t>(card_index)];
-    Money balance;
-    Flows cumulative;
-    size_t next_subsidy = 0;
-    size_t next_check = 0;
-    auto credit_through = [&](Date day) {  // subsidies of months ending on or before `day`
-      while (next_subsidy < subsidies.size() && subsidies[next_subsidy].first.last_day() <= day) {
-        balance += subsidies[next_subsidy].second;
-        cumulative.subsidies += subsidies[next_subsidy].second;
-        ++next_subsidy;
-      }
-    };
-    auto check_through = [&](Date day) {  // platform balances reported for days before `day`
-      while (next_check < checks.size()) {
-        const PlatformBalance& pb = ctx_.reg.platform_balances[static_cast<size_t>(checks[next_check])];
-        if (!(pb.as_of < day)) break;
-        credit_through(pb.as_of);
-        if (pb.balance != balance) {
-          out_->exceptions.push_back(ExceptionRecord{"balance_mismatch", Severity::kWarning, pb.file, pb.line, "",
-                                                     card.card_no, "", YearMonth::Of(pb.as_of).ToString(),
-                                                     "platform reports " + pb.balance.ToString() + " at the end of " +
-                                                         pb.as_of.ToString() + ", the engine computes " + balance.ToString()});
-        }
-        ++next_check;
-      }
-    };
-    for (int32_t i : txns) {
-      const Transaction& t = ctx_.reg.transactions[static_cast<size_t>(i)];
-      current_ = &t;
-      check_through(t.local_date);
-      credit_through(YearMonth::Of(t.local_date).first_day().AddDays(-1));
-      const YearMonth month = YearMonth::Of(t.local_date);
-      const bool in_period = ctx_.period.Contains(month);
-      switch (t.kind) {
-        case TxnKind::kDeposit:
-          balance += t.amount;
-          cumulative.deposits += t.amount;
-          break;
-        case TxnKind::kReversal:
-          balance -= t.amount;
-          cumulative.reversals += t.amount;
-          break;
-        case TxnKind::kRefund:
-          balance += t.amount;
-          cumulative.refunds += t.amount;
-          if (in_period) out_->consumption[{t.serving_center, card.center, t.service}].amount -= t.amount;
-          break;
-        case TxnKind::kConsumption:
-          balance -= t.amount;
-          cumulative.consumption += t.amount;
-          if (in_period) {
-            auto& sum = out_->consumption[{t.serving_center, card.center, t.service}];
-            sum.transactions += 1;
-            sum.amount += t.amount;
-          }
-          if (balance.is_negative()) {
-            out_->exceptions.push_back(ExceptionRecord{
-                "overdraft", Severity::kWarning, ctx_.intake.files[static_cast<size_t>(t.file)].file, t.line,
-                std::string(ctx_.reg.TxnId(t)),
-                card.card_no, "", month.ToString(), "balance after this consumption is " + balance.ToString()});
-          }
-          break;
-      }
-    }
-    check_through(ctx_.period.last_month().last_day().AddDays(1));
-    credit_through(ctx_.period.last_month().last_day());
-    assert(next_subsidy == subsidies.size());
-    // Invariant: the running balance is the sum of the flows.
-    if (balance != cumulative.Net()) throw std::logic_error("balance walk disagrees with its flows for card " + card.card_no);
-    Statement(card, cumulative);
-  }
-
-  void Statement(const Card& card, const Flows& cumulative) {
-    StatementLine line;
-    line.card_no = card.card_no;
-    line.center_id = ctx_.reg.centers[static_cast<size_t>(card.center)].center_id;
-    auto closed = book_.statements.find(card.card_no);
-    Flows closed_sum;
-    if (closed != book_.statements.end()) {
-      line.opening = closed->second.last_closing;
-      closed_sum = closed->second.flows_sum;
-    }
-    line.flows = cumulative - closed_sum;
-    line.closing = line.opening + line.flows.Net();
-    if (line.closing != cumulative.Net()) {
-      throw std::runtime_error("the book's closed statements for card " + card.card_no +
-                               " do not add up to their last closing balance; the book has been altered");
-    }
-    if (!line.opening.is_zero() || !line.flows.IsZero() || !line.closing.is_zero()) out_->statements.push_back(std::move(line));
-  }
-
-  void HomebedExclusions(const Elder& elder) {
-    for (YearMonth m : ctx_.months.current) {
-      std::set<std::string> institutions;
-      for (const auto& gov : elder.enrollments) {
-        if (gov.program != Program::kGovHomeService || !gov.Overlaps(m.first_day(), m.last_day())) continue;
-        for (const auto& bed : elder.enrollments) {
-          if (bed.program == Program::kHomeBed && bed.institution_id == gov.institution_id &&
-              bed.Overlaps(m.first_day(), m.last_day())) {
-            institutions.insert(gov.institution_id);
-          }
-        }
-      }
-      for (const auto& inst : institutions) {
-        out_->homebed.push_back(HomebedExclusionLine{m, inst, elder.person_id, "gov_home_service"});
-      }
-    }
-  }
-
-  const Context& ctx_;
-  const BookState& book_;
-  WorkerOutput* out_;
-  std::vector<Money> nets_;  // per settled month, reused between cards
-  const Transaction* current_ = nullptr;  // the row being summed, for an overflow's message
+  const RowArchive* archive_;
+  const std::vector<bool>* pushed_;
+  const RowFetcher* files_;
 };
-
-template <typename T, typename Less>
-void SortBy(std::vector<T>& v, Less less) {
-  std::sort(v.begin(), v.end(), less);
-}
 
 }  // namespace
 
-SettlementResult Settle(const Policy& policy, const PayoutPeriod& period, IntakeResult& intake, const BookState& book,
-                        const SettlementOptions& options) {
-  const Registry& reg = intake.registry;
-  const SettledMonths months = ComputeSettledMonths(period, book);
+SettlementRun::Worker::Worker(const LedgerContext* ctx, PartitionedSpill* events, PartitionedSpill* dedup,
+                              const FileNames* names, SpillStore* spill, size_t budget,
+                              std::vector<const TxnFile*> files, size_t file_count)
+    : log_(names, spill, budget),
+      counts_(file_count),
+      classifier_(ctx, events, dedup, &log_, &counts_),
+      files_(std::move(files)) {}
 
-  // Partition the ledger by card, in balance order.
-  std::vector<std::vector<int32_t>> card_txns(reg.cards.size());
-  for (size_t i = 0; i < reg.transactions.size(); ++i) {
-    card_txns[static_cast<size_t>(reg.transactions[i].card)].push_back(static_cast<int32_t>(i));
+struct SettlementRun::Impl {
+  Impl(const Policy& p, const PayoutPeriod& per, const BookState& b, RunOptions o)
+      : policy(p), period(per), book(b), options(std::move(o)), names(std::make_unique<FileNames>()) {
+    options.threads = std::clamp(options.threads, 1, kMaxThreads);
+    if (!options.spill) {
+      owned_spill = std::make_unique<MemorySpillStore>();
+      spill = owned_spill.get();
+    } else {
+      spill = options.spill;
+    }
+    registry_log = std::make_unique<ExceptionLog>(names.get(), spill, options.exception_budget_bytes);
+    builder = std::make_unique<RegistryBuilder>(period.last_month(), registry_log.get());
   }
-  std::vector<std::vector<int32_t>> card_balances(reg.cards.size());
-  for (size_t i = 0; i < reg.platform_balances.size(); ++i) {
-    card_balances[static_cast<size_t>(reg.platform_balances[i].card)].push_back(static_cast<int32_t>(i));
-  }
-  const Context ctx{policy, period, intake, reg, months, card_txns, card_balances};
 
-  const int threads = std::clamp(options.threads, 1, kMaxThreads);
-  std::vector<WorkerOutput> outputs(static_cast<size_t>(threads));
-  const size_t elder_count = reg.elders.size();
-  auto work = [&](int worker) {
-    // Each worker owns a contiguous range of cards' and elders' sort work.
-    const size_t card_begin = reg.cards.size() * static_cast<size_t>(worker) / static_cast<size_t>(threads);
-    const size_t card_end = reg.cards.size() * static_cast<size_t>(worker + 1) / static_cast<size_t>(threads);
-    for (size_t c = card_begin; c < card_end; ++c) {
-      auto& list = card_txns[c];
-      std::sort(list.begin(), list.end(), [&](int32_t a, int32_t b) {
-        const Transaction& x = reg.transactions[static_cast<size_t>(a)];
-        const Transaction& y = reg.transactions[static_cast<size_t>(b)];
-        const int cx = TxnClass(x.kind), cy = TxnClass(y.kind);
-        if (x.at != y.at) return x.at < y.at;
-        if (cx != cy) return cx < cy;
-        return reg.TxnId(x) < reg.TxnId(y);
-      });
-      std::stable_sort(card_balances[c].begin(), card_balances[c].end(), [&](int32_t a, int32_t b) {
-        return reg.platform_balances[static_cast<size_t>(a)].as_of < reg.platform_balances[static_cast<size_t>(b)].as_of;
-      });
-    }
-  };
-  auto settle = [&](int worker) {
-    ElderSettler settler(ctx, book, &outputs[static_cast<size_t>(worker)]);
-    const size_t begin = elder_count * static_cast<size_t>(worker) / static_cast<size_t>(threads);
-    const size_t end = elder_count * static_cast<size_t>(worker + 1) / static_cast<size_t>(threads);
-    for (size_t e = begin; e < end; ++e) settler.Settle(static_cast<int32_t>(e));
-  };
-  auto run_parallel = [&](auto&& fn) {
-    if (threads == 1) {
-      fn(0);
-      return;
-    }
-    std::vector<std::thread> pool;
-    std::vector<std::exception_ptr> errors(static_cast<size_t>(threads));
-    for (int w = 0; w < threads; ++w) {
-      pool.emplace_back([&, w] {
-        try {
-          fn(w);
-        } catch (...) {
-          errors[static_cast<size_t>(w)] = std::current_exception();
-        }
-      });
-    }
-    for (auto& t : pool) t.join();
-    for (auto& e : errors) {
-      if (e) std::rethrow_exception(e);
-    }
-  };
-  run_parallel(work);
-  run_parallel(settle);
+  const Policy& policy;
+  PayoutPeriod period;
+  const BookState& book;
+  RunOptions options;
+  std::unique_ptr<SpillStore> owned_spill;
+  SpillStore* spill = nullptr;
 
-  // Merge by centre and sort: the order is fixed by the data, never by the threads.
-  SettlementResult result;
-  std::vector<CardMonth> closed_card_months;
-  std::map<ConsumptionKey, ConsumptionSum> consumption;
-  result.exceptions = std::move(intake.exceptions);
-  for (auto& out : outputs) {
-    std::move(out.period_card_months.begin(), out.period_card_months.end(), std::back_inserter(result.card_months));
-    std::move(out.closed_card_months.begin(), out.closed_card_months.end(), std::back_inserter(closed_card_months));
-    std::move(out.statements.begin(), out.statements.end(), std::back_inserter(result.statements));
-    std::move(out.exceptions.begin(), out.exceptions.end(), std::back_inserter(result.exceptions));
-    std::move(out.homebed.begin(), out.homebed.end(), std::back_inserter(result.homebed_exclusions));
-    for (auto& [key, sum] : out.consumption) {
-      auto& total = consumption[key];
-      total.transactions += sum.transactions;
-      total.amount += sum.amount;
+  std::unique_ptr<FileNames> names;
+  std::vector<InputKind> kinds;
+  std::vector<std::vector<int>> columns;  // by file
+  std::vector<size_t> widths;
+  std::vector<std::unique_ptr<TxnFile>> txn_files;  // by file; null for registry files
+  std::vector<bool> pushed;
+
+  std::unique_ptr<ExceptionLog> registry_log;
+  CountDeltas registry_counts;
+  std::unique_ptr<RegistryBuilder> builder;
+  Registry registry;
+  bool registry_done = false;
+
+  ServiceNames services;
+  LedgerContext ledger;
+  uint32_t elder_partitions = 1, dedup_per_family = 1;
+  std::vector<std::pair<int32_t, int32_t>> partition_elders;  // [begin, end)
+  std::unique_ptr<PartitionedSpill> events, dedup;
+  std::mutex workers_mutex;
+  std::vector<std::unique_ptr<Worker>> workers;
+
+  std::unique_ptr<RowArchive> archive;
+  Worker* push_worker = nullptr;
+  std::vector<std::string_view> canonical;
+
+  Worker* MakeWorker() {
+    std::vector<const TxnFile*> files;
+    for (auto& f : txn_files) files.push_back(f.get());
+    std::lock_guard<std::mutex> lock(workers_mutex);
+    workers.emplace_back(new Worker(&ledger, events.get(), dedup.get(), names.get(), spill,
+                                    options.exception_budget_bytes, std::move(files), names->size()));
+    return workers.back().get();
+  }
+};
+
+SettlementRun::SettlementRun(const Policy& policy, const PayoutPeriod& period, const BookState& book, RunOptions options)
+    : impl_(std::make_unique<Impl>(policy, period, book, std::move(options))) {}
+
+SettlementRun::~SettlementRun() = default;
+
+uint16_t SettlementRun::AddFile(InputKind kind, const std::string& name) {
+  Impl& s = *impl_;
+  if (s.names->size() >= kMaxFiles) throw RefusedError("more than 65,535 input files");
+  if (s.registry_done && !IsTransactionKind(kind)) throw std::logic_error("a registry file after the registry was finished");
+  const auto file = static_cast<uint16_t>(s.names->size());
+  s.names->push_back(name);
+  s.kinds.push_back(kind);
+  s.columns.emplace_back();
+  s.widths.push_back(0);
+  s.txn_files.emplace_back();
+  s.pushed.push_back(false);
+  s.registry_counts.resize(s.names->size());
+  if (IsTransactionKind(kind)) {
+    auto f = std::make_unique<TxnFile>();
+    f->file = file;
+    f->deposits = kind == InputKind::kDeposits;
+    s.txn_files.back() = std::move(f);
+  }
+  if (s.push_worker) {
+    // Rows fed one at a time may add files as they go.
+    s.push_worker->counts_.resize(s.names->size());
+    s.push_worker->files_.push_back(s.txn_files.back().get());
+  }
+  return file;
+}
+
+bool SettlementRun::SetHeader(uint16_t file, std::span<const std::string> header, std::string* missing) {
+  Impl& s = *impl_;
+  std::vector<int> column_of;
+  if (!MapColumns(s.kinds[file], header, &column_of, missing)) return false;
+  s.widths[file] = header.size();
+  if (s.txn_files[file]) {
+    s.txn_files[file]->column_of = column_of;
+    s.txn_files[file]->width = header.size();
+  }
+  s.columns[file] = std::move(column_of);
+  return true;
+}
+
+const TxnFile& SettlementRun::txn_file(uint16_t file) const { return *impl_->txn_files[file]; }
+
+RowOutcome SettlementRun::AddRegistryRow(uint16_t file, int64_t line, Cells cells) {
+  Impl& s = *impl_;
+  CountDelta& count = s.registry_counts[file];
+  ++count.read;
+  if (cells.size() != s.widths[file]) {
+    ++count.rejected;
+    s.registry_log->Add(ExceptionCode::kBadRow, file, line, {}, {}, {}, -1,
+                        "row has " + std::to_string(cells.size()) + " columns, the header has " +
+                            std::to_string(s.widths[file]));
+    return RowOutcome::kRejected;
+  }
+  const auto& column_of = s.columns[file];
+  s.canonical.resize(column_of.size());
+  for (size_t i = 0; i < column_of.size(); ++i) s.canonical[i] = cells[static_cast<size_t>(column_of[i])];
+  const RowOutcome outcome = s.builder->AddRow(s.kinds[file], file, line, Cells(s.canonical));
+  switch (outcome) {
+    case RowOutcome::kAccepted: ++count.accepted; break;
+    case RowOutcome::kRejected: ++count.rejected; break;
+    case RowOutcome::kDeferred: ++count.deferred; break;
+  }
+  return outcome;
+}
+
+void SettlementRun::AddProblemRow(uint16_t file, int64_t line, ExceptionCode code, std::string_view detail) {
+  Impl& s = *impl_;
+  if (s.txn_files[file] && s.registry_done) {
+    if (!s.push_worker) s.push_worker = s.MakeWorker();
+    s.push_worker->AddProblemRow(file, line, code, detail);
+    return;
+  }
+  CountDelta& count = s.registry_counts[file];
+  ++count.read;
+  ++count.rejected;
+  s.registry_log->Add(code, file, line, {}, {}, {}, -1, detail);
+}
+
+int64_t SettlementRun::rejected(uint16_t file) const {
+  const Impl& s = *impl_;
+  int64_t n = s.registry_counts[file].rejected;
+  if (s.push_worker) n += s.push_worker->rejected(file);
+  return n;
+}
+
+void SettlementRun::FinishRegistry() {
+  Impl& s = *impl_;
+  if (s.registry_done) return;
+  s.registry_done = true;
+  s.registry = s.builder->Finish();
+  s.builder.reset();
+  const auto elders = static_cast<uint32_t>(s.registry.elders.size());
+  // Records are ~0.6 of the CSV bytes they come from, txn id records ~0.3.
+  const uint64_t expected = s.options.expected_transaction_bytes;
+  const uint64_t per = s.options.partition_bytes;
+  s.elder_partitions =
+      std::max<uint32_t>(1, std::min(PartitionsFor(expected * 6 / 10, per, kMaxElderPartitions), std::max(elders, 1u)));
+  s.dedup_per_family = PartitionsFor(expected * 3 / 10 / 2, per, kMaxDedupPartitionsPerFamily);
+  s.ledger.registry = &s.registry;
+  s.ledger.zone = s.policy.timezone;
+  s.ledger.last_month = s.period.last_month();
+  s.ledger.services = &s.services;
+  s.ledger.files = s.names.get();
+  s.ledger.elder_partition.resize(elders);
+  const uint32_t k = s.elder_partitions;
+  s.partition_elders.assign(k, {0, 0});
+  for (uint32_t e = 0; e < elders; ++e) {
+    const auto p = static_cast<uint32_t>(static_cast<uint64_t>(e) * k / elders);
+    s.ledger.elder_partition[e] = p;
+  }
+  for (uint32_t p = 0, e = 0; p < k; ++p) {
+    s.partition_elders[p].first = static_cast<int32_t>(e);
+    while (e < elders && s.ledger.elder_partition[e] == p) ++e;
+    s.partition_elders[p].second = static_cast<int32_t>(e);
+  }
+  s.events = std::make_unique<PartitionedSpill>(s.spill, k, kEventBufferBytes);
+  s.dedup = std::make_unique<PartitionedSpill>(s.spill, 2 * s.dedup_per_family, kDedupBufferBytes);
+}
+
+const Registry& SettlementRun::registry() const { return impl_->registry; }
+
+SettlementRun::Worker* SettlementRun::NewWorker() {
+  if (!impl_->registry_done) throw std::logic_error("NewWorker before FinishRegistry");
+  return impl_->MakeWorker();
+}
+
+void SettlementRun::AddTxnRow(uint16_t file, int64_t line, Cells cells) {
+  Impl& s = *impl_;
+  if (!s.registry_done) throw std::logic_error("a transaction row before FinishRegistry");
+  if (!s.archive) s.archive = std::make_unique<RowArchive>(s.spill);
+  if (!s.push_worker) s.push_worker = s.MakeWorker();
+  s.pushed[file] = true;
+  const TxnFile& f = *s.txn_files[file];
+  uint64_t locator = 0;
+  if (cells.size() == f.width) {
+    // Archived in canonical order: what the duplicate check compares.
+    s.canonical.resize(f.column_of.size());
+    for (size_t i = 0; i < f.column_of.size(); ++i) s.canonical[i] = cells[static_cast<size_t>(f.column_of[i])];
+    locator = s.archive->Keep(Cells(s.canonical));
+  }
+  s.push_worker->AddRow(file, line, locator, cells);
+}
+
+RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
+  Impl& s = *impl_;
+  if (!s.registry_done) FinishRegistry();
+  const int threads = s.options.threads;
+  const size_t file_count = s.names->size();
+  for (auto& w : s.workers) w->Flush();
+
+  RunResult result;
+  const Registry& reg = s.registry;
+  s.ledger.elder_partition.shrink_to_fit();
+
+  // Step 2a: duplicate txn_ids, by hash partition.
+  CompositeFetcher composite(s.archive.get(), &s.pushed, fetcher);
+  struct DedupWork {
+    std::unique_ptr<ExceptionLog> log;
+    DedupOutcome outcome;
+  };
+  std::vector<DedupWork> dedup_work(static_cast<size_t>(threads));
+  for (auto& w : dedup_work) {
+    w.log = std::make_unique<ExceptionLog>(s.names.get(), s.spill, s.options.exception_budget_bytes);
+    w.outcome.rejected_events.resize(s.elder_partitions);
+    w.outcome.counts.resize(file_count);
+  }
+  ParallelFor(threads, s.dedup->partitions(), [&](size_t p, int worker) {
+    std::vector<char> bytes;
+    s.dedup->ReadPartition(static_cast<uint32_t>(p), &bytes);
+    DedupWork& w = dedup_work[static_cast<size_t>(worker)];
+    ResolveDuplicates(s.ledger, composite, bytes, w.log.get(), &w.outcome);
+  });
+  std::vector<std::vector<uint64_t>> rejected_events(s.elder_partitions);
+  for (auto& w : dedup_work) {
+    for (uint32_t p = 0; p < s.elder_partitions; ++p) {
+      auto& from = w.outcome.rejected_events[p];
+      rejected_events[p].insert(rejected_events[p].end(), from.begin(), from.end());
     }
   }
-  auto card_no = [&](int32_t card) -> const std::string& { return reg.cards[static_cast<size_t>(card)].card_no; };
-  auto center_of = [&](int32_t card) -> const std::string& {
-    return reg.centers[static_cast<size_t>(reg.cards[static_cast<size_t>(card)].center)].center_id;
+  for (auto& r : rejected_events) std::sort(r.begin(), r.end());
+
+  // Step 2b: elders, by partition.
+  SettleContext ctx;
+  ctx.policy = &s.policy;
+  ctx.period = s.period;
+  ctx.registry = &reg;
+  ctx.book = &s.book;
+  ctx.months = SettledMonths::For(s.period, s.book);
+  ctx.zone = s.policy.timezone;
+  ctx.files = s.names.get();
+  ctx.services = &s.services;
+  ctx.row_checks_only = s.options.row_checks_only;
+  for (size_t f = 0; f < file_count; ++f) {
+    if (s.kinds[f] == InputKind::kCards) ctx.cards_file = static_cast<uint16_t>(f);
+  }
+  if (!s.book.cards.empty()) {
+    ctx.book_card_of.assign(reg.cards.size(), -1);
+    for (size_t b = 0; b < s.book.cards.size(); ++b) {
+      const int32_t card = reg.card_ids.Find(s.book.cards[b].card_no);
+      if (card >= 0) ctx.book_card_of[static_cast<size_t>(card)] = static_cast<int32_t>(b);
+    }
+  }
+  std::vector<uint32_t> partitions(s.elder_partitions);
+  std::iota(partitions.begin(), partitions.end(), 0u);
+  const bool explaining = s.options.explain_card.has_value();
+  if (explaining) {
+    const int32_t card = reg.card_ids.Find(*s.options.explain_card);
+    partitions.clear();
+    if (card >= 0) {
+      ctx.explain_card = card;
+      ctx.explain_month = s.options.explain_month;
+      partitions.push_back(s.ledger.elder_partition[static_cast<size_t>(reg.cards[static_cast<size_t>(card)].elder)]);
+    } else {
+      CardMonthExplanation x;
+      x.steps.push_back(ExplainStep{ExplainStepKind::kCardNotFound, {*s.options.explain_card}});
+      result.explanation = std::move(x);
+    }
+  }
+  struct SettleWork {
+    std::unique_ptr<ExceptionLog> log;
+    PartitionOutput out;
   };
-  SortBy(result.card_months, [&](const CardMonth& a, const CardMonth& b) {
-    return std::tie(a.month, card_no(a.card)) < std::tie(b.month, card_no(b.card));
+  std::vector<SettleWork> settle_work(static_cast<size_t>(threads));
+  for (auto& w : settle_work) {
+    w.log = std::make_unique<ExceptionLog>(s.names.get(), s.spill, s.options.exception_budget_bytes);
+    w.out.counts.resize(file_count);
+  }
+  ParallelFor(threads, partitions.size(), [&](size_t task, int worker) {
+    const uint32_t p = partitions[task];
+    std::vector<char> bytes;
+    s.events->ReadPartition(p, &bytes);
+    SettleWork& w = settle_work[static_cast<size_t>(worker)];
+    SettlePartition(ctx, s.partition_elders[p].first, s.partition_elders[p].second, bytes, rejected_events[p], w.log.get(),
+                    &w.out);
   });
 
-  // Adjustments against closed periods (semantics.md §7).
-  std::set<std::pair<std::string, std::string>> recomputed_keys;
-  for (const CardMonth& cm : closed_card_months) {
-    std::pair<std::string, std::string> key{card_no(cm.card), cm.month.ToString()};
-    recomputed_keys.insert(key);
-    auto recorded_it = book.card_months.find(key);
-    Money recorded = recorded_it == book.card_months.end() ? Money() : recorded_it->second.subsidy;
-    if (recorded == cm.subsidy) continue;
-    result.adjustments.push_back(AdjustmentLine{cm.month, key.first, center_of(cm.card), recorded, cm.subsidy,
-                                                cm.subsidy - recorded, CardMonthStatusName(cm.status)});
+  // Counts: every row read is accepted, rejected or deferred exactly once.
+  result.counts.resize(file_count);
+  CountDeltas total(file_count);
+  for (size_t f = 0; f < file_count; ++f) total[f] += s.registry_counts[f];
+  for (auto& w : s.workers) {
+    for (size_t f = 0; f < file_count && f < w->counts_.size(); ++f) total[f] += w->counts_[f];
   }
-  for (const auto& [key, recorded] : book.card_months) {
-    if (recomputed_keys.count(key) || recorded.subsidy.is_zero()) continue;
-    auto month = YearMonth::Parse(key.second);
-    if (!month || std::find(months.closed.begin(), months.closed.end(), *month) == months.closed.end()) continue;
-    auto card = reg.card_index.find(key.first);
-    std::string center = card == reg.card_index.end() ? recorded.center_id : center_of(card->second);
-    result.adjustments.push_back(
-        AdjustmentLine{*month, key.first, center, recorded.subsidy, Money(), -recorded.subsidy, "removed"});
+  for (auto& w : dedup_work) {
+    for (size_t f = 0; f < file_count; ++f) total[f] += w.outcome.counts[f];
   }
-  SortBy(result.adjustments, [](const AdjustmentLine& a, const AdjustmentLine& b) {
+  for (auto& w : settle_work) {
+    for (size_t f = 0; f < file_count; ++f) total[f] += w.out.counts[f];
+  }
+  for (size_t f = 0; f < file_count; ++f) {
+    FileCounts& c = result.counts[f];
+    c.file = (*s.names)[f];
+    c.kind = s.kinds[f];
+    c.read = total[f].read;
+    c.accepted = total[f].accepted;
+    c.rejected = total[f].rejected;
+    c.deferred = total[f].deferred;
+    if (!explaining && c.read != c.accepted + c.rejected + c.deferred) {
+      throw std::logic_error("rows of " + c.file + " do not add up: read " + std::to_string(c.read) + ", accepted " +
+                             std::to_string(c.accepted) + ", rejected " + std::to_string(c.rejected) + ", deferred " +
+                             std::to_string(c.deferred));
+    }
+  }
+
+  // Exceptions of every step, in one ordered set.
+  SettlementResult& r = result.settlement;
+  r.exceptions = ExceptionSet(s.names.get(), s.spill);
+  r.exceptions.Absorb(std::move(*s.registry_log));
+  for (auto& w : s.workers) r.exceptions.Absorb(std::move(w->log_));
+  for (auto& w : dedup_work) {
+    r.exceptions.Absorb(std::move(*w.log));
+    for (const auto& [key, code] : w.outcome.superseded) r.exceptions.Supersede(key, code);
+  }
+  for (auto& w : settle_work) r.exceptions.Absorb(std::move(*w.log));
+  r.exceptions.Seal();
+  for (auto& w : settle_work) {
+    if (w.out.explanation) result.explanation = std::move(w.out.explanation);
+  }
+  result.elder_partitions = s.elder_partitions;
+  if (s.options.row_checks_only || explaining) {
+    result.files = std::move(s.names);
+    result.registry = std::move(s.registry);
+    result.owned_spill = std::move(s.owned_spill);
+    return result;
+  }
+
+  // Merge by centre and sort: the order is fixed by the data, never by the threads.
+  std::vector<uint32_t> rank(reg.cards.size());
+  {
+    std::vector<uint32_t> order(reg.cards.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return reg.card_no(static_cast<int32_t>(a)) < reg.card_no(static_cast<int32_t>(b));
+    });
+    for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  }
+  size_t card_months = 0, statements = 0;
+  for (auto& w : settle_work) {
+    card_months += w.out.card_months.size();
+    statements += w.out.statements.size();
+  }
+  r.card_months.reserve(card_months);
+  r.statements.reserve(statements);
+  std::unordered_map<ConsumptionKey, ConsumptionSum, ConsumptionKeyHash> consumption;
+  for (auto& w : settle_work) {
+    r.card_months.insert(r.card_months.end(), w.out.card_months.begin(), w.out.card_months.end());
+    std::vector<CardMonth>().swap(w.out.card_months);
+    r.statements.insert(r.statements.end(), w.out.statements.begin(), w.out.statements.end());
+    std::vector<StatementLine>().swap(w.out.statements);
+    std::move(w.out.adjustments.begin(), w.out.adjustments.end(), std::back_inserter(r.adjustments));
+    std::move(w.out.homebed.begin(), w.out.homebed.end(), std::back_inserter(r.homebed_exclusions));
+    for (auto& [key, sum] : w.out.consumption) {
+      auto& total_sum = consumption[key];
+      total_sum.transactions += sum.transactions;
+      total_sum.amount += sum.amount;
+    }
+  }
+  std::sort(r.card_months.begin(), r.card_months.end(), [&](const CardMonth& a, const CardMonth& b) {
+    if (a.month != b.month) return a.month < b.month;
+    return rank[static_cast<size_t>(a.card)] < rank[static_cast<size_t>(b.card)];
+  });
+
+  // Cards that left the registry: their balance leaves with them, and their
+  // paid closed months are reversed.
+  const SettledMonths& months = ctx.months;
+  for (size_t b = 0; b < s.book.cards.size(); ++b) {
+    const BookState::Card& bc = s.book.cards[b];
+    if (reg.card_ids.Find(bc.card_no) >= 0) continue;
+    if (bc.has_statement) {
+      StatementLine line;
+      line.book_card = static_cast<int32_t>(b);
+      line.opening = bc.last_closing;
+      line.flows = Flows() - bc.flows_sum;
+      if (line.opening + line.flows.Net() != line.closing) {
+        throw std::runtime_error("the book's closed statements for card " + bc.card_no + " do not add up; the book has been altered");
+      }
+      if (!line.opening.is_zero() || !line.flows.IsZero()) r.statements.push_back(line);
+    }
+    for (const auto& m : s.book.MonthsOf(bc)) {
+      const YearMonth month = YearMonth::FromIndex(m.month);
+      if (m.subsidy.is_zero() || !std::binary_search(months.closed.begin(), months.closed.end(), month)) continue;
+      r.adjustments.push_back(AdjustmentLine{month, bc.card_no, m.center >= 0 ? s.book.centers[static_cast<size_t>(m.center)] : "",
+                                             m.subsidy, Money(), -m.subsidy, "removed"});
+    }
+  }
+  auto statement_card_no = [&](const StatementLine& l) -> std::string_view {
+    return l.card >= 0 ? reg.card_no(l.card) : std::string_view(s.book.cards[static_cast<size_t>(l.book_card)].card_no);
+  };
+  std::sort(r.statements.begin(), r.statements.end(), [&](const StatementLine& a, const StatementLine& b) {
+    if (a.card >= 0 && b.card >= 0) return rank[static_cast<size_t>(a.card)] < rank[static_cast<size_t>(b.card)];
+    return statement_card_no(a) < statement_card_no(b);
+  });
+  std::sort(r.adjustments.begin(), r.adjustments.end(), [](const AdjustmentLine& a, const AdjustmentLine& b) {
     return std::tie(a.original_month, a.card_no) < std::tie(b.original_month, b.card_no);
   });
 
-  // Statements of cards that left the registry: their balance leaves with them.
-  for (const auto& [card, closed] : book.statements) {
-    if (reg.card_index.count(card)) continue;
-    StatementLine line{card, closed.center_id, closed.last_closing, Flows() - closed.flows_sum, Money()};
-    if (line.opening + line.flows.Net() != line.closing) {
-      throw std::runtime_error("the book's closed statements for card " + card + " do not add up; the book has been altered");
-    }
-    if (!line.opening.is_zero() || !line.flows.IsZero()) result.statements.push_back(std::move(line));
-  }
-  SortBy(result.statements, [](const StatementLine& a, const StatementLine& b) { return a.card_no < b.card_no; });
-
   // Payouts by centre.
   struct PayoutSum {
-    std::set<int32_t> paid_cards;
+    int64_t paid_cards = 0;
     Money subsidy, adjustment;
   };
-  std::map<std::string, PayoutSum> by_center;
-  for (const CardMonth& cm : result.card_months) {
-    auto& sum = by_center[center_of(cm.card)];
+  std::vector<PayoutSum> by_center_index(reg.centers.size());
+  std::vector<uint8_t> paid(reg.cards.size(), 0);
+  std::vector<uint8_t> listed(reg.cards.size(), 0);
+  for (const CardMonth& cm : r.card_months) {
+    const auto card = static_cast<size_t>(cm.card);
+    PayoutSum& sum = by_center_index[static_cast<size_t>(reg.cards[card].center)];
     sum.subsidy += cm.subsidy;
-    if (cm.status == CardMonthStatus::kPaid) sum.paid_cards.insert(cm.card);
+    if (cm.status == CardMonthStatus::kPaid && !paid[card]) {
+      paid[card] = 1;
+      ++sum.paid_cards;
+    }
+    listed[card] = 1;
   }
-  for (const auto& adj : result.adjustments) by_center[adj.center_id].adjustment += adj.amount;
-  for (const auto& [center, carried] : book.carried) {
+  std::map<std::string, PayoutSum> by_center;
+  {
+    std::vector<uint8_t> has_card_month(reg.centers.size(), 0);
+    for (const CardMonth& cm : r.card_months) has_card_month[static_cast<size_t>(reg.cards[static_cast<size_t>(cm.card)].center)] = 1;
+    for (size_t c = 0; c < reg.centers.size(); ++c) {
+      if (has_card_month[c]) by_center[reg.centers[c].center_id] = by_center_index[c];
+    }
+  }
+  for (const auto& adj : r.adjustments) by_center[adj.center_id].adjustment += adj.amount;
+  for (const auto& [center, carried] : s.book.carried) {
     if (!carried.is_zero()) by_center[center];
   }
   for (auto& [center, sum] : by_center) {
     PayoutLine line;
     line.center_id = center;
-    if (auto it = reg.center_index.find(center); it != reg.center_index.end()) {
-      const Center& c = reg.centers[static_cast<size_t>(it->second)];
-      line.center_name = c.name;
-      line.credit_code = c.credit_code;
-      line.bank_account = c.bank_account;
+    if (const int32_t c = reg.center_ids.Find(center); c >= 0) {
+      const Center& known = reg.centers[static_cast<size_t>(c)];
+      line.center_name = known.name;
+      line.credit_code = known.credit_code;
+      line.bank_account = known.bank_account;
     }
-    line.cards_paid = static_cast<int64_t>(sum.paid_cards.size());
+    line.cards_paid = sum.paid_cards;
     line.subsidy_total = sum.subsidy;
     line.adjustment_total = sum.adjustment;
-    if (auto it = book.carried.find(center); it != book.carried.end()) line.carried_in = it->second;
-    Money due = line.subsidy_total + line.adjustment_total + line.carried_in;
+    if (auto it = s.book.carried.find(center); it != s.book.carried.end()) line.carried_in = it->second;
+    const Money due = line.subsidy_total + line.adjustment_total + line.carried_in;
     line.payout = due.is_negative() ? Money() : due;
     line.carried_out = due.is_negative() ? due : Money();
     // Invariant: what is paid plus what is carried is exactly what is due.
-    assert(line.payout + line.carried_out == line.subsidy_total + line.adjustment_total + line.carried_in);
-    result.payouts.push_back(std::move(line));
+    if (line.payout + line.carried_out != line.subsidy_total + line.adjustment_total + line.carried_in) {
+      throw std::logic_error("payout of centre " + center + " does not add up");
+    }
+    r.payouts.push_back(std::move(line));
   }
 
   for (auto& [key, sum] : consumption) {
-    result.consumption_by_center.push_back(ConsumptionByCenterLine{reg.centers[static_cast<size_t>(key.serving)].center_id,
-                                                                   reg.centers[static_cast<size_t>(key.home)].center_id,
-                                                                   reg.services[static_cast<size_t>(key.service)],
-                                                                   sum.transactions, sum.amount});
+    r.consumption_by_center.push_back(ConsumptionByCenterLine{std::string(reg.center_id(key.serving)),
+                                                              std::string(reg.center_id(key.home)),
+                                                              std::string(s.services.name(key.service)),
+                                                              sum.transactions, sum.amount});
   }
-  SortBy(result.consumption_by_center, [](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) {
-    return std::tie(a.serving_center_id, a.home_center_id, a.service) <
-           std::tie(b.serving_center_id, b.home_center_id, b.service);
-  });
-  SortBy(result.homebed_exclusions, [](const HomebedExclusionLine& a, const HomebedExclusionLine& b) {
-    return std::tie(a.month, a.institution_id, a.person_id) < std::tie(b.month, b.institution_id, b.person_id);
-  });
-  SortExceptions(&result.exceptions);
+  std::sort(r.consumption_by_center.begin(), r.consumption_by_center.end(),
+            [](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) {
+              return std::tie(a.serving_center_id, a.home_center_id, a.service) <
+                     std::tie(b.serving_center_id, b.home_center_id, b.service);
+            });
+  std::sort(r.homebed_exclusions.begin(), r.homebed_exclusions.end(),
+            [](const HomebedExclusionLine& a, const HomebedExclusionLine& b) {
+              return std::tie(a.month, a.institution_id, a.person_id) < std::tie(b.month, b.institution_id, b.person_id);
+            });
 
   // Control totals.
-  ControlTotals& t = result.totals;
-  for (const auto& s : result.statements) {
-    t.deposits += s.flows.deposits;
-    t.reversals += s.flows.reversals;
-    t.consumption += s.flows.consumption;
-    t.refunds += s.flows.refunds;
+  ControlTotals& t = r.totals;
+  for (const auto& st : r.statements) {
+    t.deposits += st.flows.deposits;
+    t.reversals += st.flows.reversals;
+    t.consumption += st.flows.consumption;
+    t.refunds += st.flows.refunds;
   }
-  std::set<int32_t> cards;
-  for (const auto& cm : result.card_months) {
+  for (const auto& cm : r.card_months) {
     t.subsidies += cm.subsidy;
     ++t.card_months;
     if (cm.status == CardMonthStatus::kPaid) ++t.card_months_paid;
-    cards.insert(cm.card);
   }
-  t.cards = static_cast<int64_t>(cards.size());
-  for (const auto& a : result.adjustments) t.adjustments += a.amount;
-  for (const auto& p : result.payouts) {
+  for (uint8_t l : listed) t.cards += l;
+  for (const auto& a : r.adjustments) t.adjustments += a.amount;
+  for (const auto& p : r.payouts) {
     t.payouts += p.payout;
     t.carried_out += p.carried_out;
   }
+  // Invariant: every centre is paid what its lines add up to.
+  Money paid_total;
+  for (const auto& p : r.payouts) paid_total += p.payout + p.carried_out - p.carried_in;
+  if (paid_total != t.subsidies + t.adjustments) throw std::logic_error("payouts do not add up to subsidies and adjustments");
+
+  result.files = std::move(s.names);
+  result.registry = std::move(s.registry);
+  result.owned_spill = std::move(s.owned_spill);
   return result;
 }
 
-CardMonthExplanation ExplainCardMonth(const Policy& policy, const PayoutPeriod& period, const IntakeResult& intake,
-                                      const BookState& book, const std::string& card_no, YearMonth month) {
-  CardMonthExplanation out;
-  auto say = [&](ExplainStepKind kind, std::vector<std::string> args = {}) {
-    out.steps.push_back(ExplainStep{kind, std::move(args)});
-  };
-  const Registry& reg = intake.registry;
-  auto it = reg.card_index.find(card_no);
-  if (it == reg.card_index.end()) {
-    say(ExplainStepKind::kCardNotFound, {card_no});
-    return out;
+Intake::Intake(const Policy& policy, const PayoutPeriod& period, const BookState& book, RunOptions options)
+    : run_(policy, period, book, std::move(options)) {}
+
+bool Intake::BeginFile(InputKind kind, const std::string& file_name, const std::vector<std::string>& header,
+                       std::string* missing) {
+  if (IsTransactionKind(kind) && !registry_done_) {
+    run_.FinishRegistry();
+    registry_done_ = true;
   }
-  const SettledMonths months = ComputeSettledMonths(period, book);
-  std::vector<std::vector<int32_t>> card_txns(reg.cards.size());
-  for (size_t i = 0; i < reg.transactions.size(); ++i) {
-    if (reg.transactions[i].card == it->second) card_txns[static_cast<size_t>(it->second)].push_back(static_cast<int32_t>(i));
-  }
-  std::vector<std::vector<int32_t>> card_balances(reg.cards.size());
-  const Context ctx{policy, period, intake, reg, months, card_txns, card_balances};
-  const Card& card = reg.cards[static_cast<size_t>(it->second)];
-  const Elder& elder = reg.elders[static_cast<size_t>(card.elder)];
-  say(ExplainStepKind::kCard, {card.card_no, std::to_string(card.card_type), reg.centers[static_cast<size_t>(card.center)].center_id,
-                               card.issued_on.ToString(), card.closed_on ? card.closed_on->ToString() : std::string()});
-  std::string flags;
-  for (int i = 0; i < kPersonFlagCount; ++i) {
-    if (elder.flags & (1u << i)) flags += (flags.empty() ? "" : ", ") + std::string(PersonFlagName(i));
-  }
-  say(ExplainStepKind::kHolder, {elder.person_id, elder.birth_date.ToString(), elder.rural ? "rural" : "urban",
-                                 elder.death_date ? elder.death_date->ToString() : std::string(), flags});
-  for (const auto& a : elder.assessments) {
-    say(ExplainStepKind::kAssessmentOnFile, {std::to_string(a.level), a.assessed_on.ToString()});
-  }
-  if (elder.assessments.empty()) say(ExplainStepKind::kNoAssessmentOnFile);
-  for (const auto& e : elder.enrollments) {
-    say(ExplainStepKind::kEnrollmentOnFile, {std::string(ProgramName(e.program)), e.institution_id, e.start_on.ToString(),
-                                             e.end_on ? e.end_on->ToString() : std::string(), std::string(ChoiceName(e.choice))});
-  }
-  // The deposits dated in the month and the reversals of them, whenever dated.
-  for (int32_t i : card_txns[static_cast<size_t>(it->second)]) {
-    const Transaction& t = reg.transactions[static_cast<size_t>(i)];
-    const bool deposit_side = t.kind == TxnKind::kDeposit || t.kind == TxnKind::kReversal;
-    if (!deposit_side) continue;
-    const Transaction& dated = t.kind == TxnKind::kReversal ? reg.transactions[static_cast<size_t>(t.ref)] : t;
-    if (YearMonth::Of(dated.local_date) != month) continue;
-    std::vector<std::string> args{std::string(reg.TxnId(t)), t.amount.ToString(), t.local_date.ToString()};
-    if (t.kind == TxnKind::kReversal) {
-      args.emplace_back(reg.TxnId(dated));
-      if (t.counted) args.push_back(dated.local_date.ToString());
-      say(t.counted ? ExplainStepKind::kReversalCounted : ExplainStepKind::kReversalNotCounted, std::move(args));
-    } else if (t.counted) {
-      say(ExplainStepKind::kDepositCounted, std::move(args));
-    } else if (!card.ActiveOn(t.local_date) || !elder.death_date) {
-      say(ExplainStepKind::kDepositNotCountedInactive, std::move(args));
-    } else {
-      args.push_back(elder.death_date->ToString());
-      say(ExplainStepKind::kDepositNotCountedDeceased, std::move(args));
-    }
-  }
-  if (!card.ActiveIn(month)) {
-    say(ExplainStepKind::kCardNotActive, {month.ToString()});
-    return out;
-  }
-  out.found = true;
-  out.result = EvaluateCardMonth(ctx, it->second, month, &out.steps);
-  return out;
+  file_ = run_.AddFile(kind, file_name);
+  in_file_ = true;
+  return run_.SetHeader(file_, header, missing);
 }
 
-const char* ExplainStepKindName(ExplainStepKind kind) {
-  switch (kind) {
-    case ExplainStepKind::kCardNotFound: return "card_not_found";
-    case ExplainStepKind::kCard: return "card";
-    case ExplainStepKind::kHolder: return "holder";
-    case ExplainStepKind::kAssessmentOnFile: return "assessment_on_file";
-    case ExplainStepKind::kNoAssessmentOnFile: return "no_assessment_on_file";
-    case ExplainStepKind::kEnrollmentOnFile: return "enrollment_on_file";
-    case ExplainStepKind::kDepositCounted: return "deposit_counted";
-    case ExplainStepKind::kDepositNotCountedInactive: return "deposit_not_counted_inactive";
-    case ExplainStepKind::kDepositNotCountedDeceased: return "deposit_not_counted_deceased";
-    case ExplainStepKind::kReversalCounted: return "reversal_counted";
-    case ExplainStepKind::kReversalNotCounted: return "reversal_not_counted";
-    case ExplainStepKind::kCardNotActive: return "card_not_active";
-    case ExplainStepKind::kNetDeposit: return "net_deposit";
-    case ExplainStepKind::kNoPolicyInForce: return "no_policy_in_force";
-    case ExplainStepKind::kVersionInForce: return "version_in_force";
-    case ExplainStepKind::kAlive: return "alive";
-    case ExplainStepKind::kAliveDiedInMonth: return "alive_died_in_month";
-    case ExplainStepKind::kDeceased: return "deceased";
-    case ExplainStepKind::kElderCard: return "elder_card";
-    case ExplainStepKind::kDuplicateCard: return "duplicate_card";
-    case ExplainStepKind::kExclusionNotForType: return "exclusion_not_for_type";
-    case ExplainStepKind::kExclusionNotEnrolled: return "exclusion_not_enrolled";
-    case ExplainStepKind::kExcluded: return "excluded";
-    case ExplainStepKind::kNoExclusions: return "no_exclusions";
-    case ExplainStepKind::kAge: return "age";
-    case ExplainStepKind::kAssessmentValid: return "assessment_valid";
-    case ExplainStepKind::kAssessmentExpired: return "assessment_expired";
-    case ExplainStepKind::kAssessmentNone: return "assessment_none";
-    case ExplainStepKind::kHukouFact: return "hukou";
-    case ExplainStepKind::kFlagsFact: return "flags";
-    case ExplainStepKind::kLowerTierNotAllowed: return "lower_tier_not_allowed";
-    case ExplainStepKind::kTypeNotInVersion: return "type_not_in_version";
-    case ExplainStepKind::kEligible: return "eligible";
-    case ExplainStepKind::kNotEligible: return "not_eligible";
-    case ExplainStepKind::kThresholdMet: return "threshold_met";
-    case ExplainStepKind::kThresholdNotMet: return "threshold_not_met";
-    case ExplainStepKind::kProrated: return "prorated";
-    case ExplainStepKind::kPaid: return "paid";
-    case ExplainStepKind::kBelowThreshold: return "below_threshold";
-    case ExplainStepKind::kIneligible: return "ineligible";
+void Intake::AddRow(int64_t line, const std::vector<std::string>& cells, std::string_view problem_code,
+                    std::string_view problem_detail) {
+  if (!problem_code.empty()) {
+    const auto code = ExceptionCodeFromName(problem_code);
+    run_.AddProblemRow(file_, line, code ? *code : ExceptionCode::kBadRow, problem_detail);
+    return;
   }
-  return "unknown";
+  views_.assign(cells.begin(), cells.end());
+  if (registry_done_) {
+    run_.AddTxnRow(file_, line, Cells(views_));
+  } else {
+    run_.AddRegistryRow(file_, line, Cells(views_));
+  }
 }
+
+int64_t Intake::current_file_rejected() const { return in_file_ ? run_.rejected(file_) : 0; }
+
+RunResult Intake::Finish() { return run_.Finish(nullptr); }
 
 }  // namespace carecard

@@ -226,13 +226,15 @@ std::string StatusText(CardMonthStatus status, Language language) {
   return name;
 }
 
-std::string RenderExplainResult(const CardMonth& result, Language language) {
+std::string RenderExplainResult(const Policy& policy, const CardMonth& result, Language language) {
   const bool zh = Zh(language);
   std::string reason;
-  if (!result.reason.empty()) reason = zh ? ",原因 " + result.reason : " (" + result.reason + ")";
+  const std::string why(result.reason_name());
+  if (!why.empty()) reason = zh ? ",原因 " + why : " (" + why + ")";
+  const std::string version = RuleVersionOf(policy, result);
   std::vector<std::string> args{StatusText(result.status, language), reason, result.net_deposit.ToString(),
                                 result.tier ? std::to_string(result.tier) : std::string("-"), result.subsidy.ToString(),
-                                result.rule_version.empty() ? std::string("-") : result.rule_version};
+                                version.empty() ? std::string("-") : version};
   return Substitute(zh ? "结果:{0}{1},净缴存 {2},档次 {3},补贴 {4},规则版本 {5}"
                        : "result: {0}{1}, net deposit {2}, tier {3}, subsidy {4}, rule version {5}",
                     args);

@@ -1,5 +1,5 @@
 // Sentences for `explain`: turns the engine's structured steps (ExplainStep,
-// engine/settlement.h) into lines a finance officer reads, in English or
+// engine/elder_settle.h) into lines a finance officer reads, in English or
 // Chinese.
 //
 // The engine states facts and checks as data and knows no language; this file
@@ -29,7 +29,7 @@ std::string RenderExplainHeader(std::string_view card_no, std::string_view month
 
 // The last line: "result: paid, net deposit 100.00, tier 1, subsidy 50.00".
 // The status keeps the word card_months.csv writes, with a gloss in Chinese.
-std::string RenderExplainResult(const CardMonth& result, Language language);
+std::string RenderExplainResult(const Policy& policy, const CardMonth& result, Language language);
 
 // The status as card_months.csv writes it, glossed in Chinese: "paid(已补贴)".
 std::string StatusText(CardMonthStatus status, Language language);

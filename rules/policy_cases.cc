@@ -14,7 +14,7 @@
 #include <span>
 #include <sstream>
 
-#include "engine/intake.h"
+#include "engine/settlement.h"
 #include "rules/explain_render.h"
 #include "rules/spelling.h"
 
@@ -626,8 +626,8 @@ std::string MomentText(const CaseMoment& m, UtcOffset zone) {
 
 std::string OptionalDate(const std::optional<Date>& d) { return d ? d->ToString() : std::string(); }
 
-// The rows of the case's data folder, in the order intake reads files.
-IntakeResult BuildIntake(const Policy& policy, const PolicyCase& c, YearMonth last_month) {
+// Settles the case's data folder (its rows, in the order files are read).
+RunResult SettleCase(const Policy& policy, const PolicyCase& c, const PayoutPeriod& period, RunOptions options = {}) {
   using Rows = std::vector<std::vector<std::string>>;
   Rows centers = {{std::string(kCenterId), "养老服务中心", "区", std::string(kCenterCreditCode), "6222020300001111"}};
   Rows stations;
@@ -662,7 +662,8 @@ IntakeResult BuildIntake(const Policy& policy, const PolicyCase& c, YearMonth la
                           MomentText(rev.when, policy.timezone), "cash", id});
     }
   }
-  Intake intake(policy.timezone, last_month);
+  const BookState no_book;
+  Intake intake(policy, period, no_book, std::move(options));
   auto feed = [&](InputKind kind, const std::string& file, const Rows& rows) {
     std::string missing;
     intake.BeginFile(kind, file, RequiredColumns(kind), &missing);
@@ -736,10 +737,11 @@ PolicyCaseResult RunPolicyCase(const Policy& policy, const PolicyCase& c, Langua
   PolicyCaseResult result;
   result.name = c.name;
   const PayoutPeriod period = PayoutPeriod::Containing(c.month, policy.months_per_period);
-  IntakeResult intake = BuildIntake(policy, c, period.last_month());
+  RunResult settled = SettleCase(policy, c, period);
   // A row the intake rejects means the case does not say what its author meant.
   std::string rejected;
-  for (const auto& e : intake.exceptions) {
+  for (const auto& e : settled.settlement.exceptions.Records()) {
+    if (e.code == "duplicate_card") continue;  // a card-month verdict, not a rejected row
     if (e.severity != Severity::kError) continue;
     rejected += (rejected.empty() ? "" : "; ") + e.file + ":" + std::to_string(e.line) + " " + e.code + " " + e.detail;
   }
@@ -747,14 +749,12 @@ PolicyCaseResult RunPolicyCase(const Policy& policy, const PolicyCase& c, Langua
     result.difference = Format(MessageId::kCaseRowsRejected, language, {rejected});
     return result;
   }
-  SettlementOptions options;
-  const SettlementResult settled = Settle(policy, period, intake, BookState{}, options);
   std::vector<std::string> differences;
   std::string why;
   for (const CaseExpectation& x : c.expectations) {
     const CardMonth* got = nullptr;
-    for (const auto& cm : settled.card_months) {
-      if (cm.month == c.month && intake.registry.cards[static_cast<size_t>(cm.card)].card_no == x.card_no) got = &cm;
+    for (const auto& cm : settled.settlement.card_months) {
+      if (cm.month == c.month && settled.registry.card_no(cm.card) == x.card_no) got = &cm;
     }
     const std::string prefix = c.expectations.size() > 1 || x.card_no != c.cards.front().card_no ? x.card_no + ": " : "";
     if (!got) {
@@ -768,15 +768,18 @@ PolicyCaseResult RunPolicyCase(const Policy& policy, const PolicyCase& c, Langua
     differ("status", CardMonthStatusName(x.status), CardMonthStatusName(got->status));
     differ("tier", TierText(x.tier), TierText(got->tier));
     differ("subsidy", x.subsidy.ToString(), got->subsidy.ToString());
-    if (x.reason) differ("reason", *x.reason, got->reason);
+    if (x.reason) differ("reason", *x.reason, std::string(got->reason_name()));
     if (x.net_deposit) differ("net_deposit", x.net_deposit->ToString(), got->net_deposit.ToString());
-    if (x.rule_version) differ("rule_version", *x.rule_version, got->rule_version);
+    if (x.rule_version) differ("rule_version", *x.rule_version, RuleVersionOf(policy, *got));
     if (mine.empty()) continue;
     std::string line = prefix;
     for (size_t i = 0; i < mine.size(); ++i) line += (i ? "; " : "") + mine[i];
     // Why the engine decided as it did: the deciding steps of its explanation.
-    const CardMonthExplanation x_explained =
-        ExplainCardMonth(policy, period, intake, BookState{}, x.card_no, c.month);
+    RunOptions explain;
+    explain.explain_card = x.card_no;
+    explain.explain_month = c.month;
+    const RunResult explained = SettleCase(policy, c, period, explain);
+    const CardMonthExplanation x_explained = explained.explanation ? *explained.explanation : CardMonthExplanation{};
     std::string reasons;
     for (const auto& step : x_explained.steps) {
       if (!IsDecisive(step.kind)) continue;

@@ -1,13 +1,13 @@
-// A small world for engine tests: a Qingdao-like policy built in code and an
-// Intake fed with rows written the way the files write them.
+// A small world for engine tests: a Qingdao-like policy built in code and a
+// settlement run fed with rows written the way the files write them.
 #ifndef CARECARD_TESTS_ENGINE_TEST_WORLD_H_
 #define CARECARD_TESTS_ENGINE_TEST_WORLD_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "engine/intake.h"
 #include "engine/policy.h"
 #include "engine/settlement.h"
 
@@ -107,40 +107,115 @@ struct World {
     return id;
   }
 
-  IntakeResult Build(YearMonth last_month, UtcOffset zone = UtcOffset{8 * 3600}) const {
-    Intake intake(zone, last_month);
-    auto feed = [&](InputKind kind, const std::string& name, const std::vector<std::vector<std::string>>& rows) {
-      std::string missing;
-      intake.BeginFile(kind, name, RequiredColumns(kind), &missing);
-      int64_t line = 2;
-      for (const auto& r : rows) intake.AddRow(line++, r);
-      intake.EndFile();
-    };
-    feed(InputKind::kCenters, "centers.csv", centers);
-    feed(InputKind::kStations, "stations.csv", stations);
-    feed(InputKind::kPersons, "persons.csv", persons);
-    feed(InputKind::kAssessments, "assessments.csv", assessments);
-    feed(InputKind::kCards, "cards.csv", cards);
-    feed(InputKind::kEnrollments, "enrollments.csv", enrollments);
-    feed(InputKind::kPlatformBalances, "platform_balances.csv", balances);
-    feed(InputKind::kDeposits, "deposits.csv", deposits);
-    feed(InputKind::kConsumption, "consumption.csv", consumption);
-    return intake.Finish();
-  }
-
-  SettlementResult Settle(const std::string& period_name, const BookState& book = {}, int threads = 1,
-                          const Policy& policy = QingdaoPolicy()) const {
-    auto period = *PayoutPeriod::Parse(period_name, policy.months_per_period);
-    IntakeResult intake = Build(period.last_month(), policy.timezone);
-    SettlementOptions options;
-    options.threads = threads;
-    return carecard::Settle(policy, period, intake, book, options);
-  }
+  // Settles `period_name` under `policy` with `options` (threads, spill, explain...).
+  struct Settled Run(const std::string& period_name, const BookState& book = {}, const Policy& policy = QingdaoPolicy(),
+                     RunOptions options = {}) const;
+  // The period of `last_month`, settled on an empty book: for tests of the row checks.
+  struct Settled Build(YearMonth last_month, UtcOffset zone = UtcOffset{8 * 3600}) const;
+  struct Settled Settle(const std::string& period_name, const BookState& book = {}, int threads = 1,
+                        const Policy& policy = QingdaoPolicy()) const;
 };
 
+// A card-month with its reason and rule version as the files write them.
+struct CardMonthView : CardMonth {
+  std::string reason;
+  std::string rule_version;
+};
+// A statement line with its card and centre named.
+struct StatementView {
+  std::string card_no, center_id;
+  Money opening;
+  Flows flows;
+  Money closing;
+};
+
+// What a run gives, as plain values.
+struct Settled {
+  std::vector<FileCounts> files;
+  Registry registry;
+  std::vector<CardMonthView> card_months;
+  std::vector<AdjustmentLine> adjustments;
+  std::vector<PayoutLine> payouts;
+  std::vector<StatementView> statements;
+  std::vector<ConsumptionByCenterLine> consumption_by_center;
+  std::vector<HomebedExclusionLine> homebed_exclusions;
+  std::vector<ExceptionRecord> exceptions;
+  ControlTotals totals;
+  std::optional<CardMonthExplanation> explanation;
+};
+
+inline Settled World::Run(const std::string& period_name, const BookState& book, const Policy& policy,
+                          RunOptions options) const {
+  const auto period = *PayoutPeriod::Parse(period_name, policy.months_per_period);
+  Intake intake(policy, period, book, std::move(options));
+  auto feed = [&](InputKind kind, const std::string& name, const std::vector<std::vector<std::string>>& rows) {
+    std::string missing;
+    intake.BeginFile(kind, name, RequiredColumns(kind), &missing);
+    int64_t line = 2;
+    for (const auto& r : rows) intake.AddRow(line++, r);
+    intake.EndFile();
+  };
+  feed(InputKind::kCenters, "centers.csv", centers);
+  feed(InputKind::kStations, "stations.csv", stations);
+  feed(InputKind::kPersons, "persons.csv", persons);
+  feed(InputKind::kAssessments, "assessments.csv", assessments);
+  feed(InputKind::kCards, "cards.csv", cards);
+  feed(InputKind::kEnrollments, "enrollments.csv", enrollments);
+  feed(InputKind::kPlatformBalances, "platform_balances.csv", balances);
+  feed(InputKind::kDeposits, "deposits.csv", deposits);
+  feed(InputKind::kConsumption, "consumption.csv", consumption);
+  RunResult run = intake.Finish();
+  Settled out;
+  const SettlementResult& r = run.settlement;
+  for (const CardMonth& cm : r.card_months) {
+    CardMonthView v;
+    static_cast<CardMonth&>(v) = cm;
+    v.reason = std::string(cm.reason_name());
+    v.rule_version = RuleVersionOf(policy, cm);
+    out.card_months.push_back(std::move(v));
+  }
+  for (const StatementLine& s : r.statements) {
+    StatementView v;
+    if (s.card >= 0) {
+      v.card_no = std::string(run.registry.card_no(s.card));
+      v.center_id = std::string(run.registry.center_id(run.registry.card(s.card).center));
+    } else {
+      const auto& bc = book.cards[static_cast<size_t>(s.book_card)];
+      v.card_no = bc.card_no;
+      v.center_id = bc.statement_center >= 0 ? book.centers[static_cast<size_t>(bc.statement_center)] : "";
+    }
+    v.opening = s.opening;
+    v.flows = s.flows;
+    v.closing = s.closing;
+    out.statements.push_back(std::move(v));
+  }
+  out.adjustments = r.adjustments;
+  out.payouts = r.payouts;
+  out.consumption_by_center = r.consumption_by_center;
+  out.homebed_exclusions = r.homebed_exclusions;
+  out.exceptions = r.exceptions.Records();
+  out.totals = r.totals;
+  out.files = run.counts;
+  out.explanation = run.explanation;
+  out.registry = std::move(run.registry);
+  return out;
+}
+
+inline Settled World::Build(YearMonth last_month, UtcOffset zone) const {
+  Policy policy = QingdaoPolicy();
+  policy.timezone = zone;
+  return Run(PayoutPeriod::Containing(last_month, policy.months_per_period).ToString(), {}, policy);
+}
+
+inline Settled World::Settle(const std::string& period_name, const BookState& book, int threads, const Policy& policy) const {
+  RunOptions options;
+  options.threads = threads;
+  return Run(period_name, book, policy, options);
+}
+
 // The card-month of `card_no` in `month`, or a default (card -1) when absent.
-inline const CardMonth* FindCardMonth(const SettlementResult& r, const World& w, const std::string& card_no,
-                                      const std::string& month) {
+inline const CardMonthView* FindCardMonth(const Settled& r, const World& w, const std::string& card_no,
+                                          const std::string& month) {
   for (const auto& cm : r.card_months) {
     if (cm.month.ToString() == month && w.cards[static_cast<size_t>(cm.card)][0] == card_no) return &cm;
   }

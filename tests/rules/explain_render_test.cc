@@ -57,14 +57,18 @@ TEST(explain_render, optional_arguments_become_phrases) {
 }
 
 TEST(explain_render, the_result_line_keeps_the_csv_status_word) {
+  Policy policy;
+  policy.policy_id = "p";
+  policy.versions.emplace_back();
+  policy.versions[0].version = "2022.1";
   CardMonth cm;
   cm.status = CardMonthStatus::kIneligible;
-  cm.reason = "not_eligible";
+  cm.reason = CardMonthReason::kNotEligible;
   cm.net_deposit = Money::FromFen(10000);
-  cm.rule_version = "p@2022.1";
-  EXPECT_EQ(RenderExplainResult(cm, Language::kEnglish),
+  cm.version = 0;
+  EXPECT_EQ(RenderExplainResult(policy, cm, Language::kEnglish),
             "result: ineligible (not_eligible), net deposit 100.00, tier -, subsidy 0.00, rule version p@2022.1");
-  EXPECT_EQ(RenderExplainResult(cm, Language::kChinese),
+  EXPECT_EQ(RenderExplainResult(policy, cm, Language::kChinese),
             "结果:ineligible(不符合条件),原因 not_eligible,净缴存 100.00,档次 -,补贴 0.00,规则版本 p@2022.1");
 }
 

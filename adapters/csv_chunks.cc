@@ -1,0 +1,294 @@
+#include "adapters/csv_chunks.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+namespace carecard {
+namespace {
+
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
+// The offset just after the last LF outside quotes in [p, p + n), or 0.
+// `p` is a row start. A quote opens a quoted cell only at a cell's start
+// (the first byte, or after ',' or LF), as CsvReader reads it; a quote at the
+// very end of the buffer leaves the state open, so the row is cut before it.
+size_t LastRowEnd(const char* p, size_t n) {
+  size_t i = 0, last = 0;
+  for (;;) {
+    const auto* q = static_cast<const char*>(std::memchr(p + i, '"', n - i));
+    const size_t segment_end = q ? static_cast<size_t>(q - p) : n;
+    if (segment_end > i) {
+      if (const auto* lf = static_cast<const char*>(memrchr(p + i, '\n', segment_end - i))) last = static_cast<size_t>(lf - p) + 1;
+    }
+    if (!q) return last;
+    const auto at = static_cast<size_t>(q - p);
+    const bool opens = at == 0 || p[at - 1] == ',' || p[at - 1] == '\n';
+    i = at + 1;
+    if (!opens) continue;
+    for (;;) {
+      const auto* close = static_cast<const char*>(std::memchr(p + i, '"', n - i));
+      if (!close) return last;
+      const auto j = static_cast<size_t>(close - p);
+      if (j + 1 >= n) return last;
+      if (p[j + 1] == '"') {
+        i = j + 2;
+        continue;
+      }
+      i = j + 1;
+      break;
+    }
+  }
+}
+
+// The quote state across reads while a long row is skipped.
+struct QuoteState {
+  enum Mode : uint8_t { kOutside, kInside, kInsideQuote } mode = kOutside;
+  char previous = '\n';  // outside: the byte before, '\n' at a row start
+};
+
+// Follows `state` over [p, p + n): the offset just after the first LF outside
+// quotes, or 0 (then the state is the state at the end). *lfs counts the LF
+// bytes consumed.
+size_t FirstRowEnd(const char* p, size_t n, QuoteState* state, int64_t* lfs) {
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    switch (state->mode) {
+      case QuoteState::kOutside:
+        if (c == '\n') {
+          ++*lfs;
+          state->previous = '\n';
+          return i + 1;
+        }
+        if (c == '"' && (state->previous == ',' || state->previous == '\n')) {
+          state->mode = QuoteState::kInside;
+        }
+        state->previous = c;
+        break;
+      case QuoteState::kInside:
+        if (c == '\n') ++*lfs;
+        if (c == '"') state->mode = QuoteState::kInsideQuote;
+        break;
+      case QuoteState::kInsideQuote:
+        if (c == '"') {
+          state->mode = QuoteState::kInside;  // a doubled quote
+        } else {
+          state->mode = QuoteState::kOutside;
+          state->previous = '"';
+          --i;  // this byte is read again, outside
+        }
+        break;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int64_t CountLineFeeds(const char* p, size_t n) {
+  // Eight bytes at a time: a byte equal to LF becomes 0x80 in `hits`.
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr uint64_t kHigh = 0x8080808080808080ULL;
+  constexpr uint64_t kLf = kOnes * '\n';
+  int64_t count = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    const uint64_t x = w ^ kLf;  // zero bytes where LF was
+    const uint64_t hits = ~(((x & ~kHigh) + ~kHigh) | x) & kHigh;
+    count += __builtin_popcountll(hits);
+  }
+  for (; i < n; ++i) count += p[i] == '\n';
+  return count;
+}
+
+struct CsvChunkReader::Sha {
+  EVP_MD_CTX* ctx = nullptr;
+  ~Sha() {
+    if (ctx) EVP_MD_CTX_free(ctx);
+  }
+};
+
+CsvChunkReader::~CsvChunkReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::unique_ptr<CsvChunkReader> CsvChunkReader::Open(const std::string& path, size_t block_bytes, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = "cannot open " + path + ": " + std::strerror(errno);
+    return nullptr;
+  }
+  std::unique_ptr<CsvChunkReader> r(new CsvChunkReader());
+  r->path_ = path;
+  r->fd_ = fd;
+  r->block_bytes_ = std::max(block_bytes, kMaxRowBytes + 8);
+  ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+  r->sha_ = std::make_unique<Sha>();
+  r->sha_->ctx = EVP_MD_CTX_new();
+  if (!r->sha_->ctx || EVP_DigestInit_ex(r->sha_->ctx, EVP_sha256(), nullptr) != 1) {
+    *error = "cannot start SHA-256 for " + path;
+    return nullptr;
+  }
+  return r;
+}
+
+bool CsvChunkReader::Fill(std::vector<char>* buffer, size_t from, size_t* filled) {
+  size_t at = from;
+  while (at < buffer->size() && !eof_) {
+    const ssize_t n = ::pread(fd_, buffer->data() + at, buffer->size() - at, static_cast<off_t>(read_));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error_ = "cannot read " + path_ + ": " + std::strerror(errno);
+      return false;
+    }
+    if (n == 0) {
+      eof_ = true;
+      break;
+    }
+    EVP_DigestUpdate(sha_->ctx, buffer->data() + at, static_cast<size_t>(n));
+    read_ += static_cast<uint64_t>(n);
+    at += static_cast<size_t>(n);
+  }
+  *filled = at;
+  return true;
+}
+
+bool CsvChunkReader::Next(CsvBlock* block) {
+  block->long_row = false;
+  if (done_) return false;
+  std::vector<char>& bytes = block->bytes;
+  if (bytes.size() != block_bytes_) bytes.resize(block_bytes_);
+  std::memcpy(bytes.data(), carry_.data(), carry_.size());
+  // The file offset of bytes[0]: what was read, less what is carried.
+  const uint64_t base = read_ - carry_.size();
+  size_t filled = 0;
+  if (!Fill(&bytes, carry_.size(), &filled)) return false;
+  carry_.clear();
+  size_t begin = 0;
+  if (first_) {
+    first_ = false;
+    if (std::string_view(bytes.data(), filled).starts_with(kBom)) begin = kBom.size();
+  }
+  if (filled == begin && eof_) {
+    done_ = true;
+    return false;
+  }
+  block->begin = begin;
+  block->offset = base + begin;
+  block->first_line = lines_ + 1;
+  if (eof_) {
+    block->end = filled;
+    block->ends_file = true;
+    done_ = true;
+    lines_ += CountLineFeeds(bytes.data() + begin, filled - begin);
+    return true;
+  }
+  const size_t cut = LastRowEnd(bytes.data() + begin, filled - begin);
+  if (cut == 0) return SkipLongRow(block, filled);
+  block->end = begin + cut;
+  block->ends_file = false;
+  carry_.assign(bytes.data() + block->end, bytes.data() + filled);
+  lines_ += CountLineFeeds(bytes.data() + begin, cut);
+  return true;
+}
+
+// The block holds no row end: its first row is longer than a block, so longer
+// than kMaxRowBytes. Skip to its real end, keeping nothing of it.
+bool CsvChunkReader::SkipLongRow(CsvBlock* block, size_t filled) {
+  std::vector<char>& bytes = block->bytes;
+  block->long_row = true;
+  block->long_row_line = block->first_line;
+  block->long_row_offset = block->offset;
+  block->end = block->begin;
+  block->ends_file = false;
+  QuoteState state;
+  int64_t lfs = 0;
+  size_t from = block->begin;
+  for (;;) {
+    const size_t end = FirstRowEnd(bytes.data() + from, filled - from, &state, &lfs);
+    if (end != 0) {
+      lines_ += lfs;
+      carry_.assign(bytes.data() + from + end, bytes.data() + filled);
+      block->long_row_problem = CsvProblem::kRowTooLong;
+      return true;
+    }
+    if (eof_) {
+      lines_ += lfs;
+      done_ = true;
+      block->ends_file = true;
+      block->long_row_problem = state.mode == QuoteState::kInside ? CsvProblem::kUnterminatedQuote : CsvProblem::kRowTooLong;
+      return true;
+    }
+    if (!Fill(&bytes, 0, &filled)) return false;
+    from = 0;
+  }
+}
+
+bool CsvChunkReader::Digest(std::string* sha256_hex, uint64_t* bytes) {
+  if (!done_ || !error_.empty() || !sha_->ctx) return false;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_DigestFinal_ex(sha_->ctx, md, &length) != 1) return false;
+  static constexpr char kHex[] = "0123456789abcdef";
+  sha256_hex->clear();
+  for (unsigned int i = 0; i < length; ++i) {
+    sha256_hex->push_back(kHex[md[i] >> 4]);
+    sha256_hex->push_back(kHex[md[i] & 15]);
+  }
+  *bytes = read_;
+  EVP_MD_CTX_free(sha_->ctx);
+  sha_->ctx = nullptr;
+  return true;
+}
+
+FileRowFetcher::FileRowFetcher(std::vector<std::string> paths, std::vector<std::vector<int>> column_of,
+                               std::vector<size_t> widths)
+    : paths_(std::move(paths)), column_of_(std::move(column_of)), widths_(std::move(widths)), fds_(paths_.size(), -1) {
+  for (size_t i = 0; i < paths_.size(); ++i) {
+    if (!paths_[i].empty()) fds_[i] = ::open(paths_[i].c_str(), O_RDONLY | O_CLOEXEC);
+  }
+}
+
+FileRowFetcher::~FileRowFetcher() {
+  for (int fd : fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+void FileRowFetcher::Fetch(uint16_t file, uint64_t locator, std::vector<std::string>* cells) const {
+  auto changed = [&](const std::string& why) {
+    return RefusedError(paths_[file] + ": the row at byte " + std::to_string(locator) + " " + why +
+                        ": did the file change during the run?");
+  };
+  if (file >= fds_.size() || fds_[file] < 0) throw changed("cannot be read again");
+  struct stat st;
+  if (::fstat(fds_[file], &st) != 0) throw changed("cannot be read again");
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (locator >= size) throw changed("is past the end of the file");
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(kMaxRowBytes + 8, size - locator));
+  std::vector<char> bytes(want);
+  size_t got = 0;
+  while (got < want) {
+    const ssize_t n = ::pread(fds_[file], bytes.data() + got, want - got, static_cast<off_t>(locator + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) throw changed("cannot be read again");
+    got += static_cast<size_t>(n);
+  }
+  CsvBlockParser parser(bytes.data(), bytes.data() + got, 0, locator, locator + got == size);
+  CsvRowView row;
+  if (!parser.Next(&row) || row.problem != CsvProblem::kNone || row.cells.size() != widths_[file]) {
+    throw changed("reads differently now");
+  }
+  const auto& column_of = column_of_[file];
+  cells->resize(column_of.size());
+  for (size_t i = 0; i < column_of.size(); ++i) (*cells)[i] = std::string(row.cells[static_cast<size_t>(column_of[i])]);
+}
+
+}  // namespace carecard

@@ -1,0 +1,173 @@
+// Settling elders: everything that needs one elder's rows together.
+//
+// A partition is a contiguous range of elders (an elder is every card of one
+// resident id). SettlePartition takes the partition's spilled events, drops
+// those the duplicate check rejected, and for each card, in file order,
+// resolves references (unknown_ref, over_reversal) and warns about deposits on
+// inactive cards or after death and cross-centre consumption; then evaluates
+// every settled month (semantics.md §5), walks the card's events in time order
+// (overdrafts, platform balances, statement flows, consumption by centre, §6),
+// and compares closed months with the book (adjustments, §7).
+//
+// Pure: no I/O, no clock. A partition's results depend only on its elders'
+// rows, whatever thread settles it and in whatever order partitions run.
+#ifndef CARECARD_ENGINE_ELDER_SETTLE_H_
+#define CARECARD_ENGINE_ELDER_SETTLE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/book_state.h"
+#include "engine/calendar.h"
+#include "engine/exceptions.h"
+#include "engine/ledger.h"
+#include "engine/policy.h"
+#include "engine/registry.h"
+#include "engine/results.h"
+
+namespace carecard {
+
+// The months a run settles (semantics.md §7): every month from the book's
+// first period to the period's last. Months of closed periods are recomputed
+// for adjustments; months of a draft period between the latest closed period
+// and this one are computed so that their subsidies are on card balances, but
+// they are neither paid nor adjusted by this run.
+struct SettledMonths {
+  std::vector<YearMonth> closed;   // ascending
+  std::vector<YearMonth> current;  // ascending
+  std::vector<YearMonth> all;      // ascending, from the book's first month
+  static SettledMonths For(const PayoutPeriod& period, const BookState& book);
+};
+
+// One fact or check behind a card-month, for `explain`. The engine states what
+// it found as data; rules/explain_render.h turns a step into a sentence in
+// English or Chinese. Arguments are plain values as the files write them
+// (dates YYYY-MM-DD, months YYYY-MM, amounts 0.00, ids, names); the comment on
+// each kind lists them in order. An empty argument means "none".
+enum class ExplainStepKind {
+  // Facts on file.
+  kCardNotFound,              // card_no
+  kCard,                      // card_no, card_type, center_id, issued_on, closed_on
+  kHolder,                    // person_id, birth_date, hukou (rural|urban), death_date, flags ("a, b")
+  kAssessmentOnFile,          // level, assessed_on
+  kNoAssessmentOnFile,        //
+  kEnrollmentOnFile,          // program, institution_id, start_on, end_on, choice
+  kDepositCounted,            // txn_id, amount, date
+  kDepositNotCountedInactive, // txn_id, amount, date (the card was not active that day)
+  kDepositNotCountedDeceased, // txn_id, amount, date, death_date
+  kReversalCounted,           // txn_id, amount, date, deposit txn_id, deposit date
+  kReversalNotCounted,        // txn_id, amount, date, deposit txn_id (its deposit was not counted)
+  kCardNotActive,             // month (no card-month)
+  // The evaluation, in the order of semantics.md §5.
+  kNetDeposit,                // month, amount
+  kNoPolicyInForce,           // month
+  kVersionInForce,            // rule_version, from, to
+  kAlive,                     // the month's first day
+  kAliveDiedInMonth,          // the month's first day, death_date
+  kDeceased,                  // the month's first day, death_date
+  kElderCard,                 // number of the elder's cards active in the month
+  kDuplicateCard,             // the kept card_no, its issued_on
+  kExclusionNotForType,       // program, choice, card_type
+  kExclusionNotEnrolled,      // program, choice
+  kExcluded,                  // program, choice, institution_id, start_on, end_on
+  kNoExclusions,              //
+  kAge,                       // the month's last day, age, birth_date
+  kAssessmentValid,           // level, assessed_on, valid_through
+  kAssessmentExpired,         // level, assessed_on, valid_through
+  kAssessmentNone,            // the month's last day
+  kHukouFact,                 // rural|urban
+  kFlagsFact,                 // flags ("a, b")
+  kLowerTierNotAllowed,       // card_type
+  kTypeNotInVersion,          // type
+  kEligible,                  // type, type name, expression, the rule's own account of its parts
+  kNotEligible,               // type, type name, expression, the rule's own account of its parts
+  kThresholdMet,              // type, net deposit, minimum, subsidy
+  kThresholdNotMet,           // type, net deposit, minimum
+  kProrated,                  // days, days in the month, subsidy
+  kPaid,                      // tier, subsidy
+  kBelowThreshold,            //
+  kIneligible,                //
+};
+inline constexpr int kExplainStepKindCount = static_cast<int>(ExplainStepKind::kIneligible) + 1;
+// A stable identifier for tools ("threshold_not_met").
+const char* ExplainStepKindName(ExplainStepKind kind);
+
+struct ExplainStep {
+  ExplainStepKind kind = ExplainStepKind::kCardNotFound;
+  std::vector<std::string> args;
+};
+
+// The facts and checks behind one card-month, in order, for `explain`.
+struct CardMonthExplanation {
+  bool found = false;  // false: the card is unknown or not active in the month
+  CardMonth result;
+  std::vector<ExplainStep> steps;
+};
+
+// Everything settling needs besides the partition's rows; read-only, shared by threads.
+struct SettleContext {
+  const Policy* policy = nullptr;
+  PayoutPeriod period = PayoutPeriod::Containing(YearMonth::Of(2024, 1), 2);
+  const Registry* registry = nullptr;
+  const BookState* book = nullptr;
+  std::vector<int32_t> book_card_of;  // registry card -> index in book->cards, or -1
+  SettledMonths months;
+  UtcOffset zone;
+  const FileNames* files = nullptr;
+  uint16_t cards_file = 0;  // cards.csv, named by duplicate_card
+  const ServiceNames* services = nullptr;
+  // Only the row checks that need the elder's rows (references, row warnings):
+  // the verdicts an import records. No card-months, balances or adjustments.
+  bool row_checks_only = false;
+  // explain: the card and month to explain (the card's partition only).
+  int32_t explain_card = -1;
+  YearMonth explain_month;
+};
+
+struct ConsumptionKey {
+  int32_t serving = -1, home = -1;
+  uint16_t service = 0;
+  friend bool operator==(const ConsumptionKey&, const ConsumptionKey&) = default;
+};
+struct ConsumptionKeyHash {
+  size_t operator()(const ConsumptionKey& k) const {
+    uint64_t h = static_cast<uint32_t>(k.serving);
+    h = h * 0x9E3779B97F4A7C15ull ^ static_cast<uint32_t>(k.home);
+    h = h * 0x9E3779B97F4A7C15ull ^ k.service;
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
+struct ConsumptionSum {
+  int64_t transactions = 0;
+  Money amount;
+};
+
+// What settling partitions produces, before the merge by centre.
+struct PartitionOutput {
+  std::vector<CardMonth> card_months;  // the period's months
+  std::vector<StatementLine> statements;
+  std::vector<AdjustmentLine> adjustments;
+  std::unordered_map<ConsumptionKey, ConsumptionSum, ConsumptionKeyHash> consumption;
+  std::vector<HomebedExclusionLine> homebed;
+  CountDeltas counts;
+  std::optional<CardMonthExplanation> explanation;
+};
+
+// Settles the elders [elder_begin, elder_end) from their events (`records`,
+// every EventRecord of the partition, in any order), less those whose row key
+// is in `rejected` (sorted: the duplicate check's verdicts). Exceptions go to
+// `log`. Throws MoneyOverflow naming the card and row where a sum stops fitting.
+void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elder_end, const std::vector<char>& records,
+                     const std::vector<uint64_t>& rejected, ExceptionLog* log, PartitionOutput* out);
+
+// The card-month of semantics.md §5 for a card with `net_deposit` in `month`;
+// `explain` (optional) receives one step per fact and check.
+CardMonth EvaluateCardMonth(const Policy& policy, const Registry& reg, int32_t card, YearMonth month, Money net_deposit,
+                            std::vector<ExplainStep>* explain);
+
+}  // namespace carecard
+
+#endif  // CARECARD_ENGINE_ELDER_SETTLE_H_

@@ -1,0 +1,70 @@
+#include "engine/id_index.h"
+
+#include <stdexcept>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+namespace carecard {
+
+IdIndex::IdIndex() : start_{0}, slots_(16, 0) {}
+
+uint64_t IdIndex::Hash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
+
+int32_t IdIndex::Find(std::string_view id, uint64_t hash) const {
+  const uint64_t tag = hash >> 32;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = static_cast<size_t>(hash) & mask;; i = (i + 1) & mask) {
+    const uint64_t slot = slots_[i];
+    if (slot == 0) return -1;
+    if ((slot >> 32) != tag) continue;
+    const auto index = static_cast<int32_t>((slot & 0xffffffffu) - 1);
+    if (key(index) == id) return index;
+  }
+}
+
+void IdIndex::Place(std::vector<uint64_t>& slots, uint64_t hash, uint32_t index) {
+  const size_t mask = slots.size() - 1;
+  size_t i = static_cast<size_t>(hash) & mask;
+  while (slots[i] != 0) i = (i + 1) & mask;
+  slots[i] = (hash >> 32) << 32 | (static_cast<uint64_t>(index) + 1);
+}
+
+void IdIndex::Grow() {
+  std::vector<uint64_t> bigger(slots_.size() * 2, 0);
+  for (size_t k = 0; k < size(); ++k) Place(bigger, Hash(key(static_cast<int32_t>(k))), static_cast<uint32_t>(k));
+  slots_.swap(bigger);
+}
+
+int32_t IdIndex::Insert(std::string_view id, uint64_t hash, bool* inserted) {
+  if (const int32_t found = Find(id, hash); found >= 0) {
+    if (inserted) *inserted = false;
+    return found;
+  }
+  if (static_cast<int64_t>(size()) >= kMaxIdIndexKeys) throw std::length_error("more than 1,000,000,000 distinct ids");
+  if ((size() + 1) * 2 > slots_.size()) Grow();
+  const auto index = static_cast<uint32_t>(size());
+  bytes_.insert(bytes_.end(), id.begin(), id.end());
+  start_.push_back(bytes_.size());
+  Place(slots_, hash, index);
+  if (inserted) *inserted = true;
+  return static_cast<int32_t>(index);
+}
+
+void IdIndex::Reserve(size_t keys, size_t bytes) {
+  bytes_.reserve(bytes);
+  start_.reserve(keys + 1);
+  size_t want = slots_.size();
+  while (want < keys * 2) want *= 2;
+  if (want > slots_.size()) {
+    std::vector<uint64_t> bigger(want, 0);
+    for (size_t k = 0; k < size(); ++k) Place(bigger, Hash(key(static_cast<int32_t>(k))), static_cast<uint32_t>(k));
+    slots_.swap(bigger);
+  }
+}
+
+size_t IdIndex::MemoryBytes() const {
+  return bytes_.capacity() + start_.capacity() * sizeof(uint64_t) + slots_.capacity() * sizeof(uint64_t);
+}
+
+}  // namespace carecard

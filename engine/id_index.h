@@ -1,0 +1,59 @@
+// IdIndex: string ids (card numbers, person ids, txn ids) to dense indices
+// 0..size()-1, in the order they were first inserted.
+//
+// Built for millions of keys: the keys live in one byte arena (no string per
+// key), and an open-addressing table of 64-bit slots (a hash tag and the
+// index) finds them, so a lookup that misses almost never touches the arena.
+// The table stays at most half full. At most kMaxIdIndexKeys keys of at most
+// kMaxIdBytes bytes each; Insert throws std::length_error beyond.
+// Not thread-safe for writers; any number of readers once writing is done.
+#ifndef CARECARD_ENGINE_ID_INDEX_H_
+#define CARECARD_ENGINE_ID_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace carecard {
+
+inline constexpr int64_t kMaxIdIndexKeys = 1'000'000'000;
+
+class IdIndex {
+ public:
+  IdIndex();
+
+  // The 64-bit hash every index uses (XXH3): callers that look an id up in
+  // several places hash it once.
+  static uint64_t Hash(std::string_view id);
+
+  // The index of `id`, or -1.
+  int32_t Find(std::string_view id) const { return Find(id, Hash(id)); }
+  int32_t Find(std::string_view id, uint64_t hash) const;
+  // The index of `id`, inserting it when new (*inserted says which).
+  int32_t Insert(std::string_view id, bool* inserted = nullptr) { return Insert(id, Hash(id), inserted); }
+  int32_t Insert(std::string_view id, uint64_t hash, bool* inserted = nullptr);
+
+  std::string_view key(int32_t index) const {
+    const auto i = static_cast<size_t>(index);
+    return {bytes_.data() + start_[i], static_cast<size_t>(start_[i + 1] - start_[i])};
+  }
+  size_t size() const { return start_.size() - 1; }
+  // Room for `keys` keys of `bytes` bytes in all, so that the table does not grow.
+  void Reserve(size_t keys, size_t bytes);
+  // Starts loading the slot `hash` probes first (for lookups known in advance).
+  void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[static_cast<size_t>(hash) & (slots_.size() - 1)]); }
+  size_t MemoryBytes() const;
+
+ private:
+  void Grow();
+  static void Place(std::vector<uint64_t>& slots, uint64_t hash, uint32_t index);
+
+  std::vector<char> bytes_;
+  std::vector<uint64_t> start_;  // size() + 1 offsets into bytes_
+  std::vector<uint64_t> slots_;  // (high 32 bits of the hash) << 32 | (index + 1); 0 = empty
+};
+
+}  // namespace carecard
+
+#endif  // CARECARD_ENGINE_ID_INDEX_H_

@@ -1,0 +1,216 @@
+// Ledger: transaction rows (deposit and consumption files) turned into
+// compact records, partitioned by elder, without holding them in memory.
+//
+// A row goes through the checks of semantics.md §8 in two steps:
+//  1. Row-local checks, as the row is read (TxnClassifier, one per thread):
+//     the column count, an empty txn_id, the kind, amount and date, the
+//     deferral, the card and the station. A row that passes becomes an
+//     EventRecord in its elder's partition; every row with a txn_id also
+//     leaves a DedupRecord in a partition by the id's hash.
+//  2. Checks that need other rows: duplicate and conflicting txn_ids (dedup.h,
+//     by hash partition) and references (unknown_ref, over_reversal; by elder,
+//     in elder_settle.h). Their verdicts supersede step 1's where the order of
+//     §8 puts them first, so a row's tentative verdict from step 1 is final
+//     only once step 2 has not replaced it.
+// Every row read is counted accepted, rejected or deferred exactly once, and
+// the counts are adjusted whenever a verdict is replaced.
+#ifndef CARECARD_ENGINE_LEDGER_H_
+#define CARECARD_ENGINE_LEDGER_H_
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/calendar.h"
+#include "engine/exceptions.h"
+#include "engine/id_index.h"
+#include "engine/money.h"
+#include "engine/registry.h"
+#include "engine/spill.h"
+
+namespace carecard {
+
+enum class TxnKind : uint8_t { kDeposit, kReversal, kConsumption, kRefund };
+
+// The inputs refuse the run (exit status 2): too many distinct services, a
+// file too long, an input that changed while it was read.
+class RefusedError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Distinct service names of consumption rows, shared by a run's threads.
+// Ids depend on thread timing; outputs sort by name, never by id.
+inline constexpr size_t kMaxServices = 65'535;
+class ServiceNames {
+ public:
+  // Throws RefusedError beyond kMaxServices names.
+  uint16_t Intern(std::string_view name);
+  std::string_view name(uint16_t id) const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mutex_;
+  IdIndex names_;
+};
+
+// Row counts of one input file (the manifest's rows read/accepted/rejected/deferred).
+struct FileCounts {
+  std::string file;  // name without folder
+  InputKind kind = InputKind::kCenters;
+  int64_t read = 0, accepted = 0, rejected = 0, deferred = 0;
+};
+// Per-file deltas a thread accumulates; summed into FileCounts at the end.
+struct CountDelta {
+  int64_t read = 0, accepted = 0, rejected = 0, deferred = 0;
+  CountDelta& operator+=(const CountDelta& o) {
+    read += o.read, accepted += o.accepted, rejected += o.rejected, deferred += o.deferred;
+    return *this;
+  }
+};
+using CountDeltas = std::vector<CountDelta>;  // by file index
+
+// A transaction file being read.
+struct TxnFile {
+  uint16_t file = 0;          // index into the run's file names
+  bool deposits = true;       // deposit files, or consumption files
+  std::vector<int> column_of; // canonical column -> position in the row
+  size_t width = 0;           // cells in the header
+};
+
+// The canonical columns of transaction files.
+namespace txn_col {
+enum : size_t { kTxnId, kCardNo, kKind, kAmount, kAt, kChannelOrStation, kDepositRefOrService, kConsumptionRef };
+}
+
+// Everything a run's threads share while classifying rows.
+struct LedgerContext {
+  const Registry* registry = nullptr;
+  UtcOffset zone;
+  YearMonth last_month;          // rows dated after it are deferred
+  std::vector<uint32_t> elder_partition;  // by elder
+  ServiceNames* services = nullptr;
+  const FileNames* files = nullptr;
+};
+
+// An accepted (so far) transaction row, as spilled: this header, then the
+// txn_id and ref_txn_id bytes. 40 bytes plus the ids.
+struct EventHeader {
+  int64_t at_seconds;
+  int64_t amount_fen;
+  int32_t card;
+  uint32_t line;
+  uint32_t nanos_kind;  // nanoseconds | kind << 30
+  int32_t serving_center;  // consumption, or a refund that names its station; else -1
+  uint16_t file;
+  uint16_t service;  // consumption
+  uint16_t id_len;
+  uint16_t ref_len;
+
+  TxnKind kind() const { return static_cast<TxnKind>(nanos_kind >> 30); }
+  int32_t nanos() const { return static_cast<int32_t>(nanos_kind & ((1u << 30) - 1)); }
+  Instant at() const { return Instant{at_seconds, nanos()}; }
+  size_t record_bytes() const { return sizeof(EventHeader) + id_len + ref_len; }
+};
+static_assert(sizeof(EventHeader) == 40);
+
+// A view of one spilled event.
+struct EventView {
+  EventHeader h;
+  std::string_view txn_id, ref;
+  static EventView Decode(const char* record) {
+    EventView v;
+    std::memcpy(&v.h, record, sizeof v.h);
+    v.txn_id = {record + sizeof v.h, v.h.id_len};
+    v.ref = {record + sizeof v.h + v.h.id_len, v.h.ref_len};
+    return v;
+  }
+};
+
+// Where a row with a txn_id was, for the duplicate check. 24 bytes.
+struct DedupRecord {
+  uint64_t hash;     // IdIndex::Hash(txn_id)
+  uint64_t locator;  // finds the row again (RowFetcher)
+  uint32_t line;
+  uint16_t file;
+  uint8_t claimable;  // passed the kind, amount and date checks: it claims its txn_id if first
+  uint8_t deposits;   // family
+};
+static_assert(sizeof(DedupRecord) == 24);
+
+// The dedup partition of a txn_id hash (per family).
+inline uint32_t DedupPartition(uint64_t hash, bool deposits, uint32_t per_family) {
+  return (deposits ? 0 : per_family) + static_cast<uint32_t>((hash >> 32) * per_family >> 32);
+}
+
+// The row-local verdict on a transaction row with a txn_id (semantics.md §8,
+// from the kind check on). Pure.
+struct TxnVerdict {
+  enum Outcome : uint8_t { kRejected, kDeferred, kEvent };
+  Outcome outcome = kRejected;
+  ExceptionCode code = ExceptionCode::kBadRow;  // kRejected
+  bool claimable = false;
+  int32_t month = -1;  // the row's own month, when its date is valid
+  TxnKind kind = TxnKind::kDeposit;
+  Money amount;
+  Instant at;
+  int32_t card = -1;
+  int32_t serving_center = -1;
+};
+// `cells` in canonical column order. The detail of a rejection is built only when `detail` is not null.
+TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells cells, std::string* detail);
+
+// Turns rows into records; one per thread. Rows of one file may be split over
+// several classifiers in any way: results depend only on the rows.
+class TxnClassifier {
+ public:
+  TxnClassifier(const LedgerContext* ctx, PartitionedSpill* events, PartitionedSpill* dedup, ExceptionLog* log,
+                CountDeltas* counts);
+
+  // A row the reader could not read cleanly: rejected with `code`.
+  void AddProblemRow(const TxnFile& f, int64_t line, ExceptionCode code, std::string_view detail);
+  // A cleanly read row, all its cells. `locator` finds it again (RowFetcher).
+  void AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cells cells);
+  void Flush();
+
+ private:
+  const LedgerContext* ctx_;
+  PartitionedSpill::Writer events_;
+  PartitionedSpill::Writer dedup_;
+  ExceptionLog* log_;
+  CountDeltas* counts_;
+  std::string detail_;
+  uint32_t dedup_per_family_;
+  // Local cache of service ids: most rows name one of a few services.
+  IdIndex service_cache_;
+  std::vector<uint16_t> service_ids_;
+};
+
+// Finds a transaction row again by its locator, as its canonical cells.
+class RowFetcher {
+ public:
+  virtual ~RowFetcher() = default;
+  // Thread-safe. Throws RefusedError when the row cannot be read back as it was.
+  virtual void Fetch(uint16_t file, uint64_t locator, std::vector<std::string>* canonical_cells) const = 0;
+};
+
+// Rows fed one by one (tests, the PostgreSQL store) have no file to read them
+// back from: the archive keeps each row's canonical cells in a SpillStore.
+class RowArchive : public RowFetcher {
+ public:
+  explicit RowArchive(SpillStore* store) : store_(store) {}
+  uint64_t Keep(Cells canonical_cells);
+  void Fetch(uint16_t file, uint64_t locator, std::vector<std::string>* canonical_cells) const override;
+
+ private:
+  SpillStore* store_;
+  std::string scratch_;
+};
+
+}  // namespace carecard
+
+#endif  // CARECARD_ENGINE_LEDGER_H_

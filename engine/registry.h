@@ -1,0 +1,190 @@
+// Registry: the accepted rows of the registry files (centres, stations,
+// persons, assessments, cards, enrolments, platform balances), compact and
+// read-only once built, shared by every thread of a run.
+//
+// Everything a card-month needs belongs to one elder (one resident id): an
+// elder's assessments, enrolments and cards are contiguous ranges, so a worker
+// settling an elder reads only that elder's slice.
+//
+// RegistryBuilder applies the registry checks of semantics.md §8 in file
+// order (centres, stations, persons, assessments, cards, enrolments, platform
+// balances), each row against what was accepted before it.
+#ifndef CARECARD_ENGINE_REGISTRY_H_
+#define CARECARD_ENGINE_REGISTRY_H_
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/calendar.h"
+#include "engine/exceptions.h"
+#include "engine/id_index.h"
+#include "engine/money.h"
+#include "engine/policy.h"
+
+namespace carecard {
+
+enum class InputKind {
+  kCenters,
+  kStations,
+  kPersons,
+  kAssessments,
+  kCards,
+  kEnrollments,
+  kPlatformBalances,
+  kDeposits,
+  kConsumption,
+};
+inline bool IsTransactionKind(InputKind k) { return k == InputKind::kDeposits || k == InputKind::kConsumption; }
+
+// The columns a file of this kind must have (formats.md), in canonical order.
+const std::vector<std::string>& RequiredColumns(InputKind kind);
+// Positions of the required columns of `kind` in `header`; false with
+// *missing naming the first required column the header lacks.
+bool MapColumns(InputKind kind, std::span<const std::string> header, std::vector<int>* column_of, std::string* missing);
+
+using Cells = std::span<const std::string_view>;
+
+struct Center {
+  std::string center_id, name, district, credit_code, bank_account;
+};
+
+struct Assessment {
+  Date assessed_on;
+  int32_t level = 0;
+};
+
+struct Enrollment {
+  Program program = Program::kHomeBed;
+  EnrollmentChoice choice = EnrollmentChoice::kNone;
+  int32_t institution = -1;  // index into Registry::institution_ids
+  Date start_on;
+  std::optional<Date> end_on;
+  bool Overlaps(Date first, Date last) const { return start_on <= last && (!end_on || *end_on >= first); }
+};
+
+// One elder: one resident id. Attributes come from the first accepted person row.
+struct Elder {
+  int32_t person = -1;  // that row's index in Registry::person_ids: its person_id names the elder in outputs
+  Date birth_date;
+  std::optional<Date> death_date;
+  bool rural = false;
+  uint32_t flags = 0;
+  uint32_t assessments_begin = 0, assessments_end = 0;  // into Registry::assessments
+  uint32_t enrollments_begin = 0, enrollments_end = 0;  // into Registry::enrollments
+  uint32_t cards_begin = 0, cards_end = 0;              // into Registry::elder_cards, in cards.csv order
+  bool AliveOn(Date d) const { return !death_date || *death_date >= d; }
+};
+
+struct Card {
+  int32_t elder = -1;
+  int32_t center = -1;
+  int32_t card_type = 1;
+  Date issued_on;
+  std::optional<Date> closed_on;
+  int64_t line = 0;  // its row in cards.csv
+  bool ActiveOn(Date d) const { return issued_on <= d && (!closed_on || d <= *closed_on); }
+  bool ActiveIn(YearMonth m) const { return issued_on <= m.last_day() && (!closed_on || *closed_on >= m.first_day()); }
+};
+
+struct PlatformBalance {
+  int32_t card = -1;
+  Date as_of;
+  Money balance;
+  uint16_t file = 0;
+  int64_t line = 0;
+};
+
+struct Registry {
+  std::vector<Center> centers;
+  IdIndex center_ids;
+  IdIndex station_ids;
+  std::vector<int32_t> station_center;
+  IdIndex person_ids;                // every accepted person row, aliases included
+  std::vector<int32_t> person_elder;
+  std::vector<Elder> elders;
+  IdIndex card_ids;
+  std::vector<Card> cards;
+  std::vector<Assessment> assessments;
+  std::vector<Enrollment> enrollments;
+  std::vector<int32_t> elder_cards;
+  IdIndex institution_ids;
+  std::vector<PlatformBalance> platform_balances;  // by card, then as_of, then file order
+  std::vector<uint32_t> card_balances_begin;       // cards.size() + 1 offsets into platform_balances
+
+  std::string_view card_no(int32_t card) const { return card_ids.key(card); }
+  std::string_view center_id(int32_t center) const { return centers[static_cast<size_t>(center)].center_id; }
+  std::string_view person_id(const Elder& e) const { return person_ids.key(e.person); }
+  std::string_view institution_id(int32_t i) const { return institution_ids.key(i); }
+  const Card& card(int32_t i) const { return cards[static_cast<size_t>(i)]; }
+  const Elder& elder(int32_t i) const { return elders[static_cast<size_t>(i)]; }
+  const Elder& elder_of(int32_t card) const { return elders[static_cast<size_t>(cards[static_cast<size_t>(card)].elder)]; }
+  std::span<const Assessment> AssessmentsOf(const Elder& e) const {
+    return {assessments.data() + e.assessments_begin, e.assessments_end - e.assessments_begin};
+  }
+  std::span<const Enrollment> EnrollmentsOf(const Elder& e) const {
+    return {enrollments.data() + e.enrollments_begin, e.enrollments_end - e.enrollments_begin};
+  }
+  std::span<const int32_t> CardsOf(const Elder& e) const { return {elder_cards.data() + e.cards_begin, e.cards_end - e.cards_begin}; }
+  std::span<const PlatformBalance> BalancesOf(int32_t card) const {
+    const auto c = static_cast<size_t>(card);
+    return {platform_balances.data() + card_balances_begin[c], card_balances_begin[c + 1] - card_balances_begin[c]};
+  }
+  // The centre serving at `station_id` (a station, or a centre serving directly), or -1.
+  int32_t ServingCenter(std::string_view station_id) const {
+    if (const int32_t s = station_ids.Find(station_id); s >= 0) return station_center[static_cast<size_t>(s)];
+    return center_ids.Find(station_id);
+  }
+  size_t MemoryBytes() const;
+};
+
+// Outcome of one row, for the file's counts.
+enum class RowOutcome { kAccepted, kRejected, kDeferred };
+
+class RegistryBuilder {
+ public:
+  // Platform balances dated after `last_month` are deferred.
+  RegistryBuilder(YearMonth last_month, ExceptionLog* log);
+
+  // One row of a registry file. REQUIRES: kind is not a transaction kind, and
+  // cells are in canonical column order (RequiredColumns(kind)).
+  RowOutcome AddRow(InputKind kind, uint16_t file, int64_t line, Cells cells);
+
+  // Groups each elder's rows and sorts platform balances; the builder is spent.
+  Registry Finish();
+
+ private:
+  bool AddCenter(uint16_t file, int64_t line, Cells c);
+  bool AddStation(uint16_t file, int64_t line, Cells c);
+  bool AddPerson(uint16_t file, int64_t line, Cells c);
+  bool AddAssessment(uint16_t file, int64_t line, Cells c);
+  bool AddCard(uint16_t file, int64_t line, Cells c);
+  bool AddEnrollment(uint16_t file, int64_t line, Cells c);
+  RowOutcome AddPlatformBalance(uint16_t file, int64_t line, Cells c);
+  void Reject(ExceptionCode code, uint16_t file, int64_t line, const std::string& detail, std::string_view card_no = {},
+              std::string_view person_id = {}, int32_t month = -1);
+  void Warn(ExceptionCode code, uint16_t file, int64_t line, const std::string& detail, std::string_view person_id);
+
+  YearMonth last_month_;
+  ExceptionLog* log_;
+  Registry reg_;
+  IdIndex id_numbers_;               // normalised resident ids of elders, index = elder
+  std::vector<std::pair<int32_t, Assessment>> assessments_;  // (elder, assessment) in file order
+  std::vector<std::pair<int32_t, Enrollment>> enrollments_;
+};
+
+// Checks of formats.md, exposed for tests and the generator.
+bool IsValidResidentId(std::string_view id_number);  // 18 chars, MOD 11-2 (x read as X)
+// The ISO 7064 MOD 11-2 check character ('0'..'9' or 'X') of a resident id's first
+// 17 characters. REQUIRES: first17 is 17 ASCII digits.
+char ResidentIdCheckCharacter(std::string_view first17);
+bool IsValidCreditCode(std::string_view code);  // GB 32100-2015 check character
+// Masks an id number for circulation: first 6 and last 4 characters kept.
+std::string MaskIdNumber(std::string_view id_number);
+
+}  // namespace carecard
+
+#endif  // CARECARD_ENGINE_REGISTRY_H_

@@ -1,0 +1,109 @@
+// Spill: where a run keeps what does not fit its memory budget.
+//
+// A settlement reads every transaction of the history, but holds in memory only
+// the registry and the card-months: rows go to a SpillStore as compact records,
+// partitioned by elder (and txn ids by hash), and come back one partition at a
+// time. The engine does no I/O itself: it writes through this interface;
+// MemorySpillStore keeps the bytes in memory (tests, small runs), and
+// adapters/spill_file.h keeps them in an unnamed temporary file.
+//
+// Determinism: what a partition reads back is the multiset of records written
+// to it; the order of its extents depends on thread timing, so every reader
+// sorts by a unique key before using them.
+#ifndef CARECARD_ENGINE_SPILL_H_
+#define CARECARD_ENGINE_SPILL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <vector>
+
+namespace carecard {
+
+// A spill write or read failed (disk full, I/O error): the run is refused.
+class SpillError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class SpillStore {
+ public:
+  virtual ~SpillStore() = default;
+  // Appends `n` bytes and returns the offset they start at. Thread-safe.
+  virtual uint64_t Append(const void* data, size_t n) = 0;
+  // Reads `n` bytes written at `offset` by an earlier Append. Thread-safe.
+  virtual void Read(uint64_t offset, void* out, size_t n) const = 0;
+  // Bytes appended so far.
+  virtual uint64_t size() const = 0;
+};
+
+// Keeps the bytes in memory, in blocks (no reallocation of what was written).
+class MemorySpillStore : public SpillStore {
+ public:
+  uint64_t Append(const void* data, size_t n) override;
+  void Read(uint64_t offset, void* out, size_t n) const override;
+  uint64_t size() const override;
+
+ private:
+  static constexpr size_t kBlockBytes = size_t{1} << 20;
+  mutable std::mutex mutex_;
+  std::vector<std::unique_ptr<char[]>> blocks_;
+  uint64_t size_ = 0;
+};
+
+// K partitions of records in one SpillStore. Each writer thread owns a
+// Writer, which buffers `buffer_bytes` per partition and appends full buffers
+// as extents; ReadPartition concatenates a partition's extents.
+class PartitionedSpill {
+ public:
+  // REQUIRES: partitions >= 1, store outlives this.
+  PartitionedSpill(SpillStore* store, uint32_t partitions, size_t buffer_bytes);
+
+  class Writer {
+   public:
+    explicit Writer(PartitionedSpill* spill);
+    ~Writer();  // flushes
+    Writer(const Writer&) = delete;
+    Writer& operator=(const Writer&) = delete;
+    // Appends one record (never split between extents). REQUIRES: n <= buffer_bytes.
+    void Append(uint32_t partition, const void* data, size_t n);
+    // Room for `n` bytes in the partition's buffer, to write a record in place;
+    // then Commit(n). REQUIRES: n <= buffer_bytes.
+    char* Reserve(uint32_t partition, size_t n);
+    void Commit(uint32_t partition, size_t n) { used_[partition] += n; }
+    void Flush();
+
+   private:
+    void FlushPartition(uint32_t partition);
+    PartitionedSpill* spill_;
+    std::vector<std::unique_ptr<char[]>> buffers_;  // allocated on first use
+    std::vector<size_t> used_;
+  };
+
+  uint32_t partitions() const { return partitions_; }
+  size_t buffer_bytes() const { return buffer_bytes_; }
+  // Every byte appended to `partition` by writers that have flushed.
+  void ReadPartition(uint32_t partition, std::vector<char>* out) const;
+  uint64_t PartitionBytes(uint32_t partition) const;
+  uint64_t TotalBytes() const;
+
+ private:
+  struct Extent {
+    uint64_t offset;
+    uint32_t bytes;
+  };
+  void AddExtent(uint32_t partition, const char* data, size_t n);
+
+  SpillStore* store_;
+  uint32_t partitions_;
+  size_t buffer_bytes_;
+  mutable std::mutex mutex_;
+  std::vector<std::vector<Extent>> extents_;
+  std::vector<uint64_t> bytes_;
+};
+
+}  // namespace carecard
+
+#endif  // CARECARD_ENGINE_SPILL_H_
