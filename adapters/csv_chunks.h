@@ -10,6 +10,7 @@
 #ifndef CARECARD_ADAPTERS_CSV_CHUNKS_H_
 #define CARECARD_ADAPTERS_CSV_CHUNKS_H_
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -39,8 +40,10 @@ struct CsvBlock {
 class CsvChunkReader {
  public:
   // Opens `path`. nullptr with *error naming the file when it cannot be read.
+  // Without `hash`, Digest is unavailable (the caller hashed the file already).
   // REQUIRES: block_bytes > kMaxRowBytes.
-  static std::unique_ptr<CsvChunkReader> Open(const std::string& path, size_t block_bytes, std::string* error);
+  static std::unique_ptr<CsvChunkReader> Open(const std::string& path, size_t block_bytes, std::string* error,
+                                              bool hash = true);
   ~CsvChunkReader();
 
   // The next block; false at the end of the file or on a read error (error()).
@@ -82,6 +85,21 @@ class FileRowFetcher : public RowFetcher {
   std::vector<size_t> widths_;
   std::vector<int> fds_;
 };
+
+// What identifies a file's content for a run that reads it twice: size,
+// modification time and inode, from fstat.
+struct FileIdentity {
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t inode = 0;
+  friend bool operator==(const FileIdentity&, const FileIdentity&) = default;
+};
+bool IdentifyFile(const std::string& path, FileIdentity* identity, std::string* error);
+
+// SHA-256 of a whole file (lowercase hex), its size, and its identity before
+// reading. `stop` (optional) abandons the file when it becomes true: false then.
+bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes, FileIdentity* identity,
+              const std::atomic<bool>* stop, std::string* error);
 
 // The number of LF bytes in [p, p + n).
 int64_t CountLineFeeds(const char* p, size_t n);

@@ -2,6 +2,10 @@
 
 #include <openssl/evp.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -567,51 +571,113 @@ bool CsvBlockParser::FinishRow(const char* content_end) {
 }
 
 bool CsvBlockParser::Next(CsvRowView* row) {
-  row->cells.clear();
+  // The common row: no quote, at most kMaxRowBytes. One pass finds its commas,
+  // its line end, and whether any byte is not ASCII (or is NUL), 16 bytes at a
+  // time; any other row goes to the state machine (NextSlow).
   for (;;) {
+    row->cells.clear();
     if (pos_ >= end_) return false;
-    const auto avail = static_cast<size_t>(end_ - pos_);
-    const char* nl = static_cast<const char*>(std::memchr(pos_, '\n', avail));
-    const char* stop = nl ? nl : end_;
+    uint32_t commas[kMaxColumns + 1];
+    size_t comma_count = 0;  // counts past kMaxColumns, stores at most kMaxColumns
+    bool special = false;    // a byte >= 0x80 or NUL: cells need the UTF-8 check
+    const char* first_special = nullptr;
+    const char* last_special = nullptr;
+    const char* p = pos_;
+    const char* lf = nullptr;
+    const char* const scan_end = end_ - pos_ > static_cast<ptrdiff_t>(kMaxRowBytes + 2) ? pos_ + kMaxRowBytes + 2 : end_;
+    auto add_comma = [&](const char* c) {
+      if (comma_count < kMaxColumns) commas[comma_count] = static_cast<uint32_t>(c - pos_);
+      ++comma_count;
+    };
+#if defined(__SSE2__)
+    const __m128i kComma = _mm_set1_epi8(','), kLf = _mm_set1_epi8('\n'), kQuote = _mm_set1_epi8('"'),
+                  kZero = _mm_setzero_si128();
+    for (; p + 16 <= scan_end; p += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      unsigned lf_mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kLf)));
+      const unsigned below = lf_mask ? (1u << __builtin_ctz(lf_mask)) - 1 : 0xFFFFu;
+      if (static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kQuote))) & below) return NextSlow(row);
+      if (const unsigned m = (static_cast<unsigned>(_mm_movemask_epi8(v)) |
+                              static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kZero)))) &
+                             below) {
+        if (!special) first_special = p + __builtin_ctz(m);
+        last_special = p + 31 - __builtin_clz(m);
+        special = true;
+      }
+      for (unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kComma))) & below; m; m &= m - 1) {
+        add_comma(p + __builtin_ctz(m));
+      }
+      if (lf_mask) {
+        lf = p + __builtin_ctz(lf_mask);
+        break;
+      }
+    }
+#endif
+    if (!lf) {
+      for (; p < scan_end; ++p) {
+        const auto c = static_cast<unsigned char>(*p);
+        if (c == '\n') {
+          lf = p;
+          break;
+        }
+        if (c == '"') return NextSlow(row);
+        if (c == ',') add_comma(p);
+        if (c >= 0x80 || c == 0) {
+          if (!special) first_special = p;
+          last_special = p;
+          special = true;
+        }
+      }
+      if (!lf && scan_end != end_) return NextSlow(row);  // longer than kMaxRowBytes
+    }
+    const char* stop = lf ? lf : end_;
     const char* content_end = stop;
     if (content_end > pos_ && content_end[-1] == '\r') --content_end;
     if (content_end == pos_) {  // a blank line: counted, not a row
-      if (!nl) {
+      if (!lf) {
         pos_ = end_;
         return false;
       }
-      pos_ = nl + 1;
+      pos_ = lf + 1;
       ++line_;
       continue;
     }
-    const auto length = static_cast<size_t>(content_end - pos_);
-    if (length > kMaxRowBytes || std::memchr(pos_, '"', static_cast<size_t>(stop - pos_)) != nullptr) return NextSlow(row);
-    // No quote: the row is its cells separated by commas; every CR but the
-    // one before the line end is data.
+    if (static_cast<size_t>(content_end - pos_) > kMaxRowBytes) return NextSlow(row);
+    // Every CR but the one before the line end is data.
     row->line = line_;
     row->offset = offset_ + static_cast<uint64_t>(pos_ - begin_);
     CsvProblem problem = CsvProblem::kNone;
-    size_t count = 0;
+    const size_t cells = comma_count + 1;
+    const size_t stored = std::min(cells, kMaxColumns);
+    if (cells > kMaxColumns) problem = CsvProblem::kTooManyColumns;
     const char* cell = pos_;
-    for (;;) {
-      const char* comma = static_cast<const char*>(std::memchr(cell, ',', static_cast<size_t>(content_end - cell)));
-      const char* cell_end = comma ? comma : content_end;
-      if (++count > kMaxColumns) {
-        if (Severity(CsvProblem::kTooManyColumns) > Severity(problem)) problem = CsvProblem::kTooManyColumns;
-      } else {
-        const std::string_view v(cell, static_cast<size_t>(cell_end - cell));
-        if (v.size() > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem)) {
-          problem = CsvProblem::kFieldTooLong;
-        }
-        if (problem == CsvProblem::kNone && !IsValidUtf8Bytes(v.data(), v.size())) problem = CsvProblem::kInvalidUtf8;
-        row->cells.push_back(v);
+    for (size_t i = 0; i < stored; ++i) {
+      const char* cell_end = i < comma_count ? pos_ + commas[i] : content_end;
+      const std::string_view v(cell, static_cast<size_t>(cell_end - cell));
+      if (v.size() > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem)) {
+        problem = CsvProblem::kFieldTooLong;
       }
-      if (!comma) break;
-      cell = comma + 1;
+      row->cells.push_back(v);
+      cell = cell_end + 1;
+    }
+    // Cells are the row cut at ASCII commas, so the cells from the one holding
+    // the first byte that is not plain ASCII to the one holding the last are
+    // UTF-8 exactly when each of them is; the others are ASCII. The
+    // lowest-ranked problem, it matters only when there is no other.
+    if (special && problem == CsvProblem::kNone) {
+      const char* from = pos_;
+      const char* to = content_end;
+      for (size_t i = 0; i < comma_count; ++i) {
+        const char* comma = pos_ + commas[i];
+        if (comma < first_special) from = comma + 1;
+        if (comma > last_special && comma < to) to = comma;
+      }
+      if (last_special >= content_end) to = content_end;
+      if (!IsValidUtf8Bytes(from, static_cast<size_t>(to - from))) problem = CsvProblem::kInvalidUtf8;
     }
     row->problem = problem;
-    if (nl) {
-      pos_ = nl + 1;
+    if (lf) {
+      pos_ = lf + 1;
       ++line_;
     } else {
       pos_ = end_;

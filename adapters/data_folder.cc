@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <iostream>
 #include <deque>
 #include <filesystem>
 #include <memory>
@@ -334,12 +337,16 @@ bool LoadRegistryFile(const std::string& dir, uint16_t file, InputFileInfo* info
 // rows end), or parses a block already read; blocks in flight are bounded.
 class TransactionPipeline {
  public:
+  // `hashed` (by file index): files already hashed, with their identity then.
   TransactionPipeline(const std::string& dir, std::vector<InputFileInfo>* infos, std::vector<uint16_t> files,
-                      SettlementRun* run, const DataFolderOptions& options)
+                      SettlementRun* run, const DataFolderOptions& options, const std::vector<bool>& hashed,
+                      const std::vector<FileIdentity>& identities)
       : dir_(dir), infos_(infos), run_(run), options_(options) {
     for (uint16_t f : files) {
       FileState s;
       s.file = f;
+      s.hashed = hashed[f];
+      s.identity = identities[f];
       s.path = (std::filesystem::path(dir_) / (*infos_)[f].file).string();
       files_.push_back(std::move(s));
     }
@@ -376,6 +383,9 @@ class TransactionPipeline {
     std::string path;
     std::unique_ptr<CsvChunkReader> reader;
     bool started = false, busy = false, finished = false;
+    bool hashed = false;      // hashed before, while the registry was read
+    FileIdentity identity;    // what it was then
+    uint64_t bytes_read = 0;
     std::vector<std::string> header;
   };
   struct Task {
@@ -462,7 +472,7 @@ class TransactionPipeline {
     std::string error;
     if (!f.started) {
       f.started = true;
-      f.reader = CsvChunkReader::Open(f.path, options_.block_bytes, &error);
+      f.reader = CsvChunkReader::Open(f.path, options_.block_bytes, &error, !f.hashed);
       if (!f.reader) return Fail(error), false;
       if (!f.reader->Next(block)) {
         Fail(f.reader->error().empty() ? EmptyFileError(f.path, info.kind) : f.reader->error());
@@ -497,6 +507,16 @@ class TransactionPipeline {
     }
     if (f.reader->Next(block)) return true;
     if (!f.reader->error().empty()) return Fail(f.reader->error()), false;
+    if (f.hashed) {
+      // Read twice: the hash holds only if the file is the one that was hashed.
+      FileIdentity now;
+      if (!IdentifyFile(f.path, &now, &error)) return Fail(error), false;
+      if (!(now == f.identity) || info.bytes != now.size) {
+        return Fail(f.path + " changed while it was read (size or modification time); run again when it is complete"),
+               false;
+      }
+      return false;
+    }
     if (!f.reader->Digest(&info.sha256, &info.bytes)) return Fail("cannot compute the SHA-256 of " + info.file), false;
     return false;
   }
@@ -562,19 +582,57 @@ bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& li
                     const DataFolderOptions& options, std::vector<InputFileInfo>* files,
                     std::unique_ptr<RowFetcher>* fetcher, std::string* error) {
   *files = listed;
+  const bool timings = std::getenv("CARECARD_TIMINGS") != nullptr;
+  auto started = std::chrono::steady_clock::now();
+  auto report = [&](const char* what) {
+    if (!timings) return;
+    const auto now = std::chrono::steady_clock::now();
+    std::cerr << "timing   " << what << ": " << std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count()
+              << " ms\n";
+    started = now;
+  };
   std::vector<uint16_t> index;
   for (const auto& info : *files) index.push_back(run->AddFile(info.kind, info.file));
+  // With a second thread, the transaction files are hashed while the registry
+  // is read (the registry must be complete before their rows can be checked).
+  std::vector<bool> hashed(files->size(), false);
+  std::vector<FileIdentity> identities(files->size());
+  std::atomic<bool> stop_hashing{false};
+  std::thread hasher;
+  if (options.threads >= 2) {
+    hasher = std::thread([&] {
+      for (size_t i = 0; i < files->size() && !stop_hashing; ++i) {
+        InputFileInfo& info = (*files)[i];
+        if (!IsTransactionKind(info.kind)) continue;
+        std::string ignored;  // a file that cannot be hashed now is hashed, or refused, when it is read
+        const std::string path = (std::filesystem::path(dir) / info.file).string();
+        if (HashFile(path, &info.sha256, &info.bytes, &identities[i], &stop_hashing, &ignored)) hashed[i] = true;
+      }
+    });
+  }
+  struct JoinHasher {
+    std::thread& t;
+    std::atomic<bool>& stop;
+    ~JoinHasher() {
+      stop = true;
+      if (t.joinable()) t.join();
+    }
+  } join_hasher{hasher, stop_hashing};
   for (size_t i = 0; i < files->size(); ++i) {
     if (IsTransactionKind((*files)[i].kind)) continue;
     if (!LoadRegistryFile(dir, index[i], &(*files)[i], run, options, error)) return false;
   }
   run->FinishRegistry();
+  stop_hashing = true;
+  if (hasher.joinable()) hasher.join();
+  report("registry files");
   std::vector<uint16_t> transaction_files;
   for (size_t i = 0; i < files->size(); ++i) {
     if (IsTransactionKind((*files)[i].kind)) transaction_files.push_back(index[i]);
   }
-  TransactionPipeline pipeline(dir, files, transaction_files, run, options);
+  TransactionPipeline pipeline(dir, files, transaction_files, run, options, hashed, identities);
   if (!pipeline.Run(error)) return false;
+  report("transaction files");
   std::vector<std::string> paths(files->size());
   std::vector<std::vector<int>> columns(files->size());
   std::vector<size_t> widths(files->size(), 0);

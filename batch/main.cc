@@ -1,4 +1,5 @@
 // carecard: the command line of cli.md.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -22,6 +23,12 @@ carecard::Language ParseLanguage(const std::string& lang) {
 
 int main(int argc, char** argv) {
   using namespace carecard;
+  // Memory is bounded by what a run holds, so what it frees must go back: large
+  // blocks are mapped and unmapped (no growing threshold), and threads share
+  // two arenas instead of keeping one each.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+  mallopt(M_ARENA_MAX, 2);
   CLI::App app{"carecard: settlement of elderly-care consumption card subsidies"};
   app.require_subcommand(1);
   app.fallthrough();  // --lang may come before or after the subcommand

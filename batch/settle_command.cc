@@ -90,6 +90,9 @@ namespace {
 class PhaseTimer {
  public:
   PhaseTimer() : enabled_(std::getenv("CARECARD_TIMINGS") != nullptr), start_(std::chrono::steady_clock::now()) {}
+  void Report(const std::string& name, int64_t ms) const {
+    if (enabled_) std::cerr << "timing   " << name << ": " << ms << " ms\n";
+  }
   void operator()(const char* name) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
@@ -148,6 +151,7 @@ int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int 
     }
     phase("read inputs");
     run->result = settlement.Finish(fetcher.get());
+    for (const auto& [name, ms] : run->result.phases) phase.Report(name, ms);
     phase("settle");
   } catch (const MoneyOverflow& e) {
     err << "refused: " << e.what() << "\n";

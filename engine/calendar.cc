@@ -66,19 +66,24 @@ std::optional<Date> Date::Parse(std::string_view text) {
   return FromCivil(y, m, d);
 }
 
+Date::Civil Date::ToCivil() const {
+  const auto c = CivilFromDays(days_);
+  return Civil{c.year, c.month, c.day};
+}
+
 int Date::year() const { return CivilFromDays(days_).year; }
 int Date::month() const { return CivilFromDays(days_).month; }
 int Date::day() const { return CivilFromDays(days_).day; }
 
 std::string Date::ToString() const {
-  Civil c = CivilFromDays(days_);
+  const auto c = CivilFromDays(days_);
   char buffer[16];
   std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02d", c.year, c.month, c.day);
   return buffer;
 }
 
 YearMonth YearMonth::Of(Date date) {
-  const Civil c = CivilFromDays(date.days());
+  const auto c = CivilFromDays(date.days());
   return Of(c.year, c.month);
 }
 
@@ -110,6 +115,52 @@ std::string UtcOffset::ToString() const {
   char buffer[16];
   std::snprintf(buffer, sizeof buffer, "%c%02d:%02d", seconds < 0 ? '-' : '+', magnitude / 3600, magnitude / 60 % 60);
   return buffer;
+}
+
+namespace {
+
+// Two ASCII digits at p, or -1.
+inline int TwoDigits(const char* p) {
+  const unsigned a = static_cast<unsigned char>(p[0]) - '0', b = static_cast<unsigned char>(p[1]) - '0';
+  return a < 10 && b < 10 ? static_cast<int>(a * 10 + b) : -1;
+}
+
+}  // namespace
+
+std::optional<Instant> Instant::Parse(std::string_view text, UtcOffset zone, Date* local_date, YearMonth* local_month) {
+  // The common form, YYYY-MM-DDTHH:MM:SS+HH:MM, without a fraction: parsed in
+  // place; anything else takes the general parser.
+  if (text.size() == 25 && text[4] == '-' && text[7] == '-' && text[10] == 'T' && text[13] == ':' && text[16] == ':' &&
+      (text[19] == '+' || text[19] == '-') && text[22] == ':') {
+    const char* p = text.data();
+    const int y1 = TwoDigits(p), y2 = TwoDigits(p + 2), mo = TwoDigits(p + 5), d = TwoDigits(p + 8);
+    const int hh = TwoDigits(p + 11), mm = TwoDigits(p + 14), ss = TwoDigits(p + 17);
+    const int oh = TwoDigits(p + 20), om = TwoDigits(p + 23);
+    if ((y1 | y2 | mo | d | hh | mm | ss | oh | om) >= 0) {
+      const int y = y1 * 100 + y2;
+      if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || hh > 23 || mm > 59 || ss > 59 || oh > 23 ||
+          om > 59) {
+        return std::nullopt;
+      }
+      const int32_t offset = (text[19] == '-' ? -1 : 1) * ((oh * 60 + om) * 60);
+      const int32_t days = DaysFromCivil(y, mo, d);
+      const Instant at{int64_t(days) * 86400 + hh * 3600 + mm * 60 + ss - offset, 0};
+      if (offset == zone.seconds) {
+        *local_date = Date::FromDays(days);
+        *local_month = YearMonth::Of(y, mo);
+      } else {
+        *local_date = at.LocalDate(zone);
+        *local_month = YearMonth::Of(*local_date);
+      }
+      return at;
+    }
+  }
+  auto at = Parse(text);
+  if (at) {
+    *local_date = at->LocalDate(zone);
+    *local_month = YearMonth::Of(*local_date);
+  }
+  return at;
 }
 
 std::optional<Instant> Instant::Parse(std::string_view text) {
@@ -186,8 +237,10 @@ std::string PayoutPeriod::ToString() const {
 }
 
 int CompletedYears(Date birth, Date on) {
-  int years = on.year() - birth.year();
-  if (on.month() < birth.month() || (on.month() == birth.month() && on.day() < birth.day())) --years;
+  const Civil b = CivilFromDays(birth.days());
+  const Civil o = CivilFromDays(on.days());
+  int years = o.year - b.year;
+  if (o.month < b.month || (o.month == b.month && o.day < b.day)) --years;
   return years;
 }
 

@@ -25,6 +25,11 @@ class Date {
   static std::optional<Date> Parse(std::string_view text);
 
   constexpr int32_t days() const { return days_; }
+  struct Civil {
+    int year, month, day;
+  };
+  // Year, month and day at once (each of year(), month(), day() computes all three).
+  Civil ToCivil() const;
   int year() const;
   int month() const;  // 1..12
   int day() const;    // 1..31
@@ -84,6 +89,9 @@ struct Instant {
   // ISO 8601 with an explicit offset: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM).
   // No offset, 24:00:00, 23:59:60 or a date that does not exist -> nullopt.
   static std::optional<Instant> Parse(std::string_view text);
+  // Parse, and the calendar date and month in `zone`, in one go: when the
+  // text carries the zone's own offset, they are the ones written.
+  static std::optional<Instant> Parse(std::string_view text, UtcOffset zone, Date* local_date, YearMonth* local_month);
   // The calendar date this instant falls on in the given zone.
   Date LocalDate(UtcOffset zone) const;
   friend constexpr auto operator<=>(const Instant&, const Instant&) = default;

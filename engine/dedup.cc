@@ -1,6 +1,7 @@
 #include "engine/dedup.h"
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
@@ -11,22 +12,57 @@ std::string Quote(std::string_view v) { return "'" + std::string(v) + "'"; }
 
 }  // namespace
 
-void ResolveDuplicates(const LedgerContext& ctx, const RowFetcher& fetcher, const std::vector<char>& bytes,
-                       ExceptionLog* log, DedupOutcome* out) {
-  std::vector<DedupRecord> records(bytes.size() / sizeof(DedupRecord));
-  if (!records.empty()) std::memcpy(records.data(), bytes.data(), records.size() * sizeof(DedupRecord));
+void ResolveDuplicates(const LedgerContext& ctx, const RowFetcher& fetcher, const ByteBuffer& bytes,
+                       std::vector<uint64_t>* scratch, ExceptionLog* log, DedupOutcome* out) {
+  const size_t n = bytes.size() / sizeof(DedupRecord);
+  auto hash_of = [&](size_t i) {
+    uint64_t h;
+    std::memcpy(&h, bytes.data() + i * sizeof(DedupRecord) + offsetof(DedupRecord, hash), sizeof h);
+    return h;
+  };
+  // One pass through a table at most half full finds the hashes seen twice;
+  // almost always there are none, and nothing more is done.
+  size_t slots = 16;
+  while (slots < 2 * n) slots *= 2;
+  std::vector<uint64_t>& table = *scratch;
+  table.assign(slots, 0);
+  const size_t mask = slots - 1;
+  std::vector<uint64_t> repeated;
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t h = hash_of(i) | 1;  // 0 marks an empty slot
+    for (size_t at = static_cast<size_t>(h >> 7) & mask;; at = (at + 1) & mask) {
+      if (table[at] == 0) {
+        table[at] = h;
+        break;
+      }
+      if (table[at] == h) {
+        repeated.push_back(h);
+        break;
+      }
+    }
+  }
+  if (repeated.empty()) return;
+  std::sort(repeated.begin(), repeated.end());
+  repeated.erase(std::unique(repeated.begin(), repeated.end()), repeated.end());
+  std::vector<DedupRecord> records;
+  for (size_t i = 0; i < n; ++i) {
+    if (!std::binary_search(repeated.begin(), repeated.end(), hash_of(i) | 1)) continue;
+    DedupRecord r;
+    std::memcpy(&r, bytes.data() + i * sizeof(DedupRecord), sizeof r);
+    records.push_back(r);
+  }
   auto row_order = [](const DedupRecord& a, const DedupRecord& b) {
     if (a.hash != b.hash) return a.hash < b.hash;
     if (a.file != b.file) return a.file < b.file;  // files are numbered in reading order
     return a.line < b.line;
   };
   std::sort(records.begin(), records.end(), row_order);
-  std::vector<std::string> cells, claimer;
+  std::vector<std::string> cells;
   std::vector<std::pair<std::string, std::vector<std::string>>> claimers;  // txn_id -> claimer's cells, per hash run
   for (size_t i = 0; i < records.size();) {
     size_t j = i + 1;
     while (j < records.size() && records[j].hash == records[i].hash) ++j;
-    if (j - i == 1) {
+    if (j - i == 1) {  // shares only the low bit with another hash
       i = j;
       continue;
     }

@@ -30,8 +30,9 @@ struct DedupOutcome {
 // Resolves one partition of DedupRecords (`records`, in any order). The
 // verdicts (duplicate_txn, conflicting_txn) go to `log`. Throws RefusedError
 // when a row read back is not the row that was read (an input changed).
-void ResolveDuplicates(const LedgerContext& ctx, const RowFetcher& fetcher, const std::vector<char>& records,
-                       ExceptionLog* log, DedupOutcome* out);
+// `table` is scratch, reused between calls.
+void ResolveDuplicates(const LedgerContext& ctx, const RowFetcher& fetcher, const ByteBuffer& records,
+                       std::vector<uint64_t>* table, ExceptionLog* log, DedupOutcome* out);
 
 }  // namespace carecard
 

@@ -23,6 +23,38 @@ SettledMonths SettledMonths::For(const PayoutPeriod& period, const BookState& bo
   return m;
 }
 
+ConsumptionSum& ConsumptionTotals::operator[](const ConsumptionKey& key) {
+  if ((size_ + 1) * 2 > keys_.size()) Grow();
+  const size_t mask = keys_.size() - 1;
+  for (size_t i = ConsumptionKeyHash()(key) & mask;; i = (i + 1) & mask) {
+    if (!used_[i]) {
+      used_[i] = 1;
+      keys_[i] = key;
+      ++size_;
+      return sums_[i];
+    }
+    if (keys_[i] == key) return sums_[i];
+  }
+}
+
+void ConsumptionTotals::Grow() {
+  std::vector<ConsumptionKey> keys(std::max<size_t>(64, keys_.size() * 2));
+  std::vector<ConsumptionSum> sums(keys.size());
+  std::vector<uint8_t> used(keys.size(), 0);
+  const size_t mask = keys.size() - 1;
+  for (size_t j = 0; j < keys_.size(); ++j) {
+    if (!used_[j]) continue;
+    size_t i = ConsumptionKeyHash()(keys_[j]) & mask;
+    while (used[i]) i = (i + 1) & mask;
+    used[i] = 1;
+    keys[i] = keys_[j];
+    sums[i] = sums_[j];
+  }
+  keys_.swap(keys);
+  sums_.swap(sums);
+  used_.swap(used);
+}
+
 namespace {
 
 std::string Quote(std::string_view v) { return "'" + std::string(v) + "'"; }
@@ -87,6 +119,8 @@ int TxnClass(TxnKind k) {
 struct Event {
   EventView v;
   Date local;       // in the policy's zone
+  YearMonth month;  // of `local`
+  Date month_start;
   int32_t orig = -1;  // reversal/refund: index of the original among the card's events
   int32_t serving = -1;
   uint16_t service = 0;
@@ -146,12 +180,11 @@ class PartitionSettler {
     --c.accepted;
     ++c.rejected;
     log_->Add(code, e.v.h.file, e.v.h.line, e.v.txn_id, reg_.card_no(card_index), {},
-              YearMonth::Of(e.local).index(), detail);
+              e.month.index(), detail);
   }
 
   void Warn(const Event& e, ExceptionCode code, const std::string& detail, int32_t card_index) {
-    log_->Add(code, e.v.h.file, e.v.h.line, e.v.txn_id, reg_.card_no(card_index), {}, YearMonth::Of(e.local).index(),
-              detail);
+    log_->Add(code, e.v.h.file, e.v.h.line, e.v.txn_id, reg_.card_no(card_index), {}, e.month.index(), detail);
   }
 
   // References and row warnings, in file order (semantics.md §8).
@@ -165,6 +198,9 @@ class PartitionSettler {
       Event e;
       e.v = EventView::Decode(r);
       e.local = e.v.h.at().LocalDate(ctx_.zone);
+      const Date::Civil civil = e.local.ToCivil();
+      e.month = YearMonth::Of(civil.year, civil.month);
+      e.month_start = e.local.AddDays(1 - civil.day);
       e.serving = e.v.h.serving_center;
       e.service = e.v.h.service;
       e.remaining = e.amount();
@@ -263,9 +299,9 @@ class PartitionSettler {
       if (!e.accepted || !e.counted) continue;
       current_ = &e;
       if (e.kind() == TxnKind::kDeposit) {
-        if (Money* net = slot(YearMonth::Of(e.local))) *net += e.amount();
+        if (Money* net = slot(e.month)) *net += e.amount();
       } else if (e.kind() == TxnKind::kReversal) {
-        if (Money* net = slot(YearMonth::Of(events_[static_cast<size_t>(e.orig)].local))) *net -= e.amount();
+        if (Money* net = slot(events_[static_cast<size_t>(e.orig)].month)) *net -= e.amount();
       }
     }
     current_ = nullptr;
@@ -281,7 +317,9 @@ class PartitionSettler {
           log_->Add(ExceptionCode::kDuplicateCard, ctx_.cards_file, card.line, {}, reg_.card_no(card_index),
                     reg_.person_id(elder), m.index(), "the elder has an earlier-issued card active this month");
         }
-        out_->card_months.push_back(cm);
+        if (static_cast<size_t>(card_index) >= ctx_.card_slot_count) throw std::logic_error("a card-month without its slot");
+        ctx_.card_month_slots[static_cast<size_t>(card_index) * ctx_.months.current.size() +
+                              static_cast<size_t>(m.index() - ctx_.period.first_month().index())] = cm;
       } else if (!ctx_.months.closed.empty() && m <= ctx_.months.closed.back()) {
         recomputed_closed_.push_back(cm);
       }
@@ -293,19 +331,22 @@ class PartitionSettler {
   // Walks the card's events in time order: overdrafts, platform balance checks,
   // statement flows and consumption by centre (semantics.md §6).
   void Balances(int32_t card_index, const Card& card) {
-    order_.clear();
+    // Time order (semantics.md §6): instant, then deposits and reversals, refunds, consumption, then txn_id.
+    keys_.clear();
     for (size_t i = 0; i < events_.size(); ++i) {
-      if (events_[i].accepted) order_.push_back(static_cast<uint32_t>(i));
+      const Event& e = events_[i];
+      if (!e.accepted) continue;
+      keys_.push_back(OrderKey{e.v.h.at_seconds,
+                               static_cast<uint32_t>(e.v.h.nanos()) << 2 | static_cast<uint32_t>(TxnClass(e.kind())),
+                               static_cast<uint32_t>(i)});
     }
-    std::sort(order_.begin(), order_.end(), [&](uint32_t a, uint32_t b) {
-      const Event& x = events_[a];
-      const Event& y = events_[b];
-      const Instant xa = x.v.h.at(), ya = y.v.h.at();
-      if (xa != ya) return xa < ya;
-      const int cx = TxnClass(x.kind()), cy = TxnClass(y.kind());
-      if (cx != cy) return cx < cy;
-      return x.v.txn_id < y.v.txn_id;
+    std::sort(keys_.begin(), keys_.end(), [&](const OrderKey& a, const OrderKey& b) {
+      if (a.seconds != b.seconds) return a.seconds < b.seconds;
+      if (a.nanos_class != b.nanos_class) return a.nanos_class < b.nanos_class;
+      return events_[a.index].v.txn_id < events_[b.index].v.txn_id;
     });
+    order_.clear();
+    for (const OrderKey& k : keys_) order_.push_back(k.index);
     const auto checks = reg_.BalancesOf(card_index);
     Money balance;
     Flows cumulative;
@@ -336,8 +377,8 @@ class PartitionSettler {
       Event& t = events_[i];
       current_ = &t;
       check_through(t.local);
-      credit_through(YearMonth::Of(t.local).first_day().AddDays(-1));
-      const YearMonth month = YearMonth::Of(t.local);
+      credit_through(t.month_start.AddDays(-1));
+      const YearMonth month = t.month;
       const bool in_period = ctx_.period.Contains(month);
       const Money amount = t.amount();
       switch (t.kind()) {
@@ -398,7 +439,10 @@ class PartitionSettler {
       throw std::runtime_error("the book's closed statements for card " + std::string(reg_.card_no(card_index)) +
                                " do not add up to their last closing balance; the book has been altered");
     }
-    if (!line.opening.is_zero() || !line.flows.IsZero() || !line.closing.is_zero()) out_->statements.push_back(line);
+    if (!line.opening.is_zero() || !line.flows.IsZero() || !line.closing.is_zero()) {
+      if (static_cast<size_t>(card_index) >= ctx_.card_slot_count) throw std::logic_error("a statement without its slot");
+      ctx_.statement_slots[static_cast<size_t>(card_index)] = line;
+    }
   }
 
   // Closed months recomputed from today's inputs against what the book holds (semantics.md §7).
@@ -479,7 +523,7 @@ class PartitionSettler {
       const TxnKind kind = t.kind();
       if (kind != TxnKind::kDeposit && kind != TxnKind::kReversal) continue;
       const Event& dated = kind == TxnKind::kReversal ? events_[static_cast<size_t>(t.orig)] : t;
-      if (YearMonth::Of(dated.local) != month) continue;
+      if (dated.month != month) continue;
       if (t.counted) net = kind == TxnKind::kDeposit ? net + t.amount() : net - t.amount();
       std::vector<std::string> args{std::string(t.v.txn_id), t.amount().ToString(), t.local.ToString()};
       if (kind == TxnKind::kReversal) {
@@ -512,6 +556,12 @@ class PartitionSettler {
   PartitionOutput* out_;
   // Reused between cards.
   std::vector<Event> events_;
+  struct OrderKey {
+    int64_t seconds;
+    uint32_t nanos_class;
+    uint32_t index;
+  };
+  std::vector<OrderKey> keys_;
   std::vector<uint32_t> order_;
   std::vector<Money> nets_;
   std::vector<std::pair<YearMonth, Money>> subsidies_;
@@ -683,43 +733,54 @@ CardMonth EvaluateCardMonth(const Policy& policy, const Registry& reg, int32_t c
   return cm;
 }
 
-void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elder_end, const std::vector<char>& records,
+void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elder_end, const ByteBuffer& records,
                      const std::vector<uint64_t>& rejected, ExceptionLog* log, PartitionOutput* out) {
   const Registry& reg = *ctx.registry;
-  // The partition's events, less the rejected, by elder, card (an elder's cards
-  // are in cards.csv order, which is index order) and file order.
-  struct Item {
-    uint64_t elder_card;
-    uint64_t file_line;
-    const char* record;
-  };
-  std::vector<Item> items;
-  items.reserve(records.size() / 48);
+  // The partition's events, less the rejected, by elder (a counting sort),
+  // then within each elder by card (an elder's cards are in cards.csv order,
+  // which is index order) and file order.
+  using Item = PartitionOutput::Item;
+  const auto elders = static_cast<size_t>(elder_end - elder_begin);
+  std::vector<uint32_t>& start = out->start;
+  std::vector<std::pair<uint32_t, const char*>>& found = out->found;  // (elder offset, record)
+  std::vector<Item>& items = out->items;
+  std::vector<const char*>& events = out->events;
+  start.assign(elders + 1, 0);
+  found.clear();
   for (size_t at = 0; at < records.size();) {
     EventHeader h;
     std::memcpy(&h, records.data() + at, sizeof h);
-    const uint64_t file_line = RowKey(h.file, h.line);
-    if (rejected.empty() || !std::binary_search(rejected.begin(), rejected.end(), file_line)) {
-      const auto elder = static_cast<uint32_t>(reg.cards[static_cast<size_t>(h.card)].elder);
-      items.push_back(Item{static_cast<uint64_t>(elder) << 32 | static_cast<uint32_t>(h.card), file_line, records.data() + at});
+    if (rejected.empty() || !std::binary_search(rejected.begin(), rejected.end(), RowKey(h.file, h.line))) {
+      const int32_t elder = reg.cards[static_cast<size_t>(h.card)].elder;
+      if (elder < elder_begin || elder >= elder_end) throw std::logic_error("events of an elder outside its partition");
+      const auto e = static_cast<uint32_t>(elder - elder_begin);
+      ++start[e + 1];
+      found.emplace_back(e, records.data() + at);
     }
     at += h.record_bytes();
   }
-  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
-    return a.elder_card != b.elder_card ? a.elder_card < b.elder_card : a.file_line < b.file_line;
-  });
-  std::vector<const char*> events;
-  events.reserve(items.size());
-  for (const Item& i : items) events.push_back(i.record);
-  PartitionSettler settler(ctx, log, out);
-  size_t at = 0;
-  for (int32_t e = elder_begin; e < elder_end; ++e) {
-    size_t end = at;
-    while (end < items.size() && (items[end].elder_card >> 32) == static_cast<uint64_t>(e)) ++end;
-    settler.SettleElder(e, std::span<const char* const>(events.data() + at, end - at));
-    at = end;
+  for (size_t e = 0; e < elders; ++e) start[e + 1] += start[e];
+  items.resize(found.size());
+  {
+    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+    for (const auto& [e, record] : found) {
+      EventHeader h;
+      std::memcpy(&h, record, sizeof h);
+      items[next[e]++] = Item{static_cast<uint32_t>(h.card), RowKey(h.file, h.line), record};
+    }
   }
-  if (at != items.size()) throw std::logic_error("events of an elder outside its partition");
+  auto item_less = [](const Item& a, const Item& b) {
+    return a.card != b.card ? a.card < b.card : a.file_line < b.file_line;
+  };
+  events.resize(items.size());
+  PartitionSettler settler(ctx, log, out);
+  for (size_t e = 0; e < elders; ++e) {
+    const auto begin = items.begin() + start[e], end = items.begin() + start[e + 1];
+    if (!std::is_sorted(begin, end, item_less)) std::sort(begin, end, item_less);
+    for (size_t i = start[e]; i < start[e + 1]; ++i) events[i] = items[i].record;
+    settler.SettleElder(elder_begin + static_cast<int32_t>(e),
+                        std::span<const char* const>(events.data() + start[e], start[e + 1] - start[e]));
+  }
 }
 
 const char* ExplainStepKindName(ExplainStepKind kind) {

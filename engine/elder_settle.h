@@ -122,6 +122,12 @@ struct SettleContext {
   // Only the row checks that need the elder's rows (references, row warnings):
   // the verdicts an import records. No card-months, balances or adjustments.
   bool row_checks_only = false;
+  // Where results go, one slot per card (and period month): threads settle
+  // different cards, so they write different slots. A slot whose card is -1
+  // holds nothing (the card has no card-month that month, or no statement).
+  CardMonth* card_month_slots = nullptr;   // cards * months.current.size(), by card then month
+  StatementLine* statement_slots = nullptr;  // by card
+  size_t card_slot_count = 0;                // cards the slots are for
   // explain: the card and month to explain (the card's partition only).
   int32_t explain_card = -1;
   YearMonth explain_month;
@@ -145,22 +151,51 @@ struct ConsumptionSum {
   Money amount;
 };
 
+// Consumption sums by (serving centre, home centre, service): open addressing,
+// at most half full. A few thousand keys, looked up once per consumption row.
+class ConsumptionTotals {
+ public:
+  ConsumptionSum& operator[](const ConsumptionKey& key);
+  template <typename Fn>
+  void ForEach(Fn&& fn) const {
+    for (size_t i = 0; i < keys_.size(); ++i) {
+      if (used_[i]) fn(keys_[i], sums_[i]);
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  void Grow();
+  std::vector<ConsumptionKey> keys_;
+  std::vector<ConsumptionSum> sums_;
+  std::vector<uint8_t> used_;
+  size_t size_ = 0;
+};
+
 // What settling partitions produces, before the merge by centre.
 struct PartitionOutput {
-  std::vector<CardMonth> card_months;  // the period's months
-  std::vector<StatementLine> statements;
   std::vector<AdjustmentLine> adjustments;
-  std::unordered_map<ConsumptionKey, ConsumptionSum, ConsumptionKeyHash> consumption;
+  ConsumptionTotals consumption;
   std::vector<HomebedExclusionLine> homebed;
   CountDeltas counts;
   std::optional<CardMonthExplanation> explanation;
+  // Scratch reused from partition to partition.
+  struct Item {
+    uint64_t card;
+    uint64_t file_line;
+    const char* record;
+  };
+  std::vector<uint32_t> start;
+  std::vector<std::pair<uint32_t, const char*>> found;
+  std::vector<Item> items;
+  std::vector<const char*> events;
 };
 
 // Settles the elders [elder_begin, elder_end) from their events (`records`,
 // every EventRecord of the partition, in any order), less those whose row key
 // is in `rejected` (sorted: the duplicate check's verdicts). Exceptions go to
 // `log`. Throws MoneyOverflow naming the card and row where a sum stops fitting.
-void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elder_end, const std::vector<char>& records,
+void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elder_end, const ByteBuffer& records,
                      const std::vector<uint64_t>& rejected, ExceptionLog* log, PartitionOutput* out);
 
 // The card-month of semantics.md §5 for a card with `net_deposit` in `month`;

@@ -247,10 +247,8 @@ void ExceptionLog::SpillRun() {
   }
   flush();
   runs_.push_back(std::move(run));
-  buffer_.clear();
+  buffer_.clear();  // capacity kept: the next run fills it again
   offsets_.clear();
-  buffer_.shrink_to_fit();
-  offsets_.shrink_to_fit();
 }
 
 ExceptionSet::ExceptionSet(const FileNames* files, SpillStore* spill) : files_(files), spill_(spill) {}

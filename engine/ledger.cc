@@ -29,15 +29,13 @@ size_t ServiceNames::size() const {
   return names_.size();
 }
 
-TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::string* detail) {
+TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::string* detail, TxnLookupCache* cache) {
   using namespace txn_col;
   TxnVerdict v;
-  const std::optional<Instant> instant = Instant::Parse(c[kAt]);
   Date local;
-  if (instant) {
-    local = instant->LocalDate(ctx.zone);
-    v.month = YearMonth::Of(local).index();
-  }
+  YearMonth local_month;
+  const std::optional<Instant> instant = Instant::Parse(c[kAt], ctx.zone, &local, &local_month);
+  if (instant) v.month = local_month.index();
   auto reject = [&](ExceptionCode code, auto&& make_detail) {
     v.outcome = TxnVerdict::kRejected;
     v.code = code;
@@ -77,13 +75,32 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
     return v;
   }
   const Registry& reg = *ctx.registry;
-  v.card = reg.card_ids.Find(c[kCardNo]);
+  if (cache && cache->has_card && cache->card_no == c[kCardNo]) {
+    v.card = cache->card;
+  } else {
+    v.card = reg.card_ids.Find(c[kCardNo]);
+    if (cache) {
+      cache->card_no.assign(c[kCardNo]);
+      cache->card = v.card;
+      cache->has_card = true;
+    }
+  }
   if (v.card < 0) {
     return reject(ExceptionCode::kUnknownCard, [&] { return "card_no " + Quote(c[kCardNo]) + " is not a known card"; });
   }
   const std::string_view station = deposits ? std::string_view() : c[kChannelOrStation];
   if (v.kind == TxnKind::kConsumption || (v.kind == TxnKind::kRefund && !station.empty())) {
-    const int32_t serving = reg.ServingCenter(station);
+    int32_t serving;
+    if (cache && cache->has_station && cache->station == station) {
+      serving = cache->serving;
+    } else {
+      serving = reg.ServingCenter(station);
+      if (cache) {
+        cache->station.assign(station);
+        cache->serving = serving;
+        cache->has_station = true;
+      }
+    }
     if (serving < 0) {
       return reject(ExceptionCode::kUnknownStation,
                     [&] { return "station_id " + Quote(station) + " is not a known station or centre"; });
@@ -128,7 +145,7 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
     log_->Add(ExceptionCode::kBadRow, f.file, line, {}, c[kCardNo], {}, month, "empty txn_id");
     return;
   }
-  TxnVerdict v = CheckTxnRow(*ctx_, f.deposits, c, &detail_);
+  TxnVerdict v = CheckTxnRow(*ctx_, f.deposits, c, &detail_, &lookups_);
   const uint64_t hash = IdIndex::Hash(txn_id);
   const DedupRecord d{hash, locator, static_cast<uint32_t>(line), f.file, static_cast<uint8_t>(v.claimable ? 1 : 0),
                       static_cast<uint8_t>(f.deposits ? 1 : 0)};

@@ -161,8 +161,20 @@ struct TxnVerdict {
   int32_t card = -1;
   int32_t serving_center = -1;
 };
-// `cells` in canonical column order. The detail of a rejection is built only when `detail` is not null.
-TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells cells, std::string* detail);
+// The last card and station looked up: files list a card's rows together, so
+// most lookups are the one before (a cache per thread, not shared).
+struct TxnLookupCache {
+  std::string card_no;
+  int32_t card = -1;
+  bool has_card = false;
+  std::string station;
+  int32_t serving = -1;
+  bool has_station = false;
+};
+// `cells` in canonical column order. The detail of a rejection is built only
+// when `detail` is not null; `cache` (optional) speeds up repeated lookups.
+TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells cells, std::string* detail,
+                       TxnLookupCache* cache = nullptr);
 
 // Turns rows into records; one per thread. Rows of one file may be split over
 // several classifiers in any way: results depend only on the rows.
@@ -185,6 +197,7 @@ class TxnClassifier {
   CountDeltas* counts_;
   std::string detail_;
   uint32_t dedup_per_family_;
+  TxnLookupCache lookups_;
   // Local cache of service ids: most rows name one of a few services.
   IdIndex service_cache_;
   std::vector<uint16_t> service_ids_;

@@ -456,6 +456,12 @@ Registry RegistryBuilder::Finish() {
   reg_.card_balances_begin.assign(reg_.cards.size() + 1, 0);
   for (const auto& pb : reg_.platform_balances) ++reg_.card_balances_begin[static_cast<size_t>(pb.card) + 1];
   for (size_t i = 1; i < reg_.card_balances_begin.size(); ++i) reg_.card_balances_begin[i] += reg_.card_balances_begin[i - 1];
+  // Growth left up to half of some vectors unused: the registry lives for the whole run.
+  reg_.elders.shrink_to_fit();
+  reg_.cards.shrink_to_fit();
+  reg_.person_elder.shrink_to_fit();
+  reg_.station_center.shrink_to_fit();
+  reg_.platform_balances.shrink_to_fit();
   std::vector<std::pair<int32_t, Assessment>>().swap(assessments_);
   std::vector<std::pair<int32_t, Enrollment>>().swap(enrollments_);
   id_numbers_ = IdIndex();

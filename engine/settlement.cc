@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -245,7 +246,9 @@ void SettlementRun::FinishRegistry() {
   const uint64_t per = s.options.partition_bytes;
   s.elder_partitions =
       std::max<uint32_t>(1, std::min(PartitionsFor(expected * 6 / 10, per, kMaxElderPartitions), std::max(elders, 1u)));
-  s.dedup_per_family = PartitionsFor(expected * 3 / 10 / 2, per, kMaxDedupPartitionsPerFamily);
+  // Txn id records are checked through a table twice their size: partitions
+  // of a quarter of the others keep it in the caches.
+  s.dedup_per_family = PartitionsFor(expected * 3 / 10 / 2, std::max<uint64_t>(per / 4, 1), kMaxDedupPartitionsPerFamily);
   s.ledger.registry = &s.registry;
   s.ledger.zone = s.policy.timezone;
   s.ledger.last_month = s.period.last_month();
@@ -299,6 +302,12 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   for (auto& w : s.workers) w->Flush();
 
   RunResult result;
+  auto phase_start = std::chrono::steady_clock::now();
+  auto phase = [&](const char* name) {
+    const auto now = std::chrono::steady_clock::now();
+    result.phases.emplace_back(name, std::chrono::duration_cast<std::chrono::milliseconds>(now - phase_start).count());
+    phase_start = now;
+  };
   const Registry& reg = s.registry;
   s.ledger.elder_partition.shrink_to_fit();
 
@@ -307,6 +316,8 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   struct DedupWork {
     std::unique_ptr<ExceptionLog> log;
     DedupOutcome outcome;
+    ByteBuffer bytes;
+    std::vector<uint64_t> table;
   };
   std::vector<DedupWork> dedup_work(static_cast<size_t>(threads));
   for (auto& w : dedup_work) {
@@ -315,19 +326,21 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     w.outcome.counts.resize(file_count);
   }
   ParallelFor(threads, s.dedup->partitions(), [&](size_t p, int worker) {
-    std::vector<char> bytes;
-    s.dedup->ReadPartition(static_cast<uint32_t>(p), &bytes);
     DedupWork& w = dedup_work[static_cast<size_t>(worker)];
-    ResolveDuplicates(s.ledger, composite, bytes, w.log.get(), &w.outcome);
+    s.dedup->ReadPartition(static_cast<uint32_t>(p), &w.bytes);
+    ResolveDuplicates(s.ledger, composite, w.bytes, &w.table, w.log.get(), &w.outcome);
   });
   std::vector<std::vector<uint64_t>> rejected_events(s.elder_partitions);
   for (auto& w : dedup_work) {
+    w.bytes = ByteBuffer();
+    std::vector<uint64_t>().swap(w.table);
     for (uint32_t p = 0; p < s.elder_partitions; ++p) {
       auto& from = w.outcome.rejected_events[p];
       rejected_events[p].insert(rejected_events[p].end(), from.begin(), from.end());
     }
   }
   for (auto& r : rejected_events) std::sort(r.begin(), r.end());
+  phase("duplicates");
 
   // Step 2b: elders, by partition.
   SettleContext ctx;
@@ -350,6 +363,16 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
       if (card >= 0) ctx.book_card_of[static_cast<size_t>(card)] = static_cast<int32_t>(b);
     }
   }
+  const size_t period_months = ctx.months.current.size();
+  std::vector<CardMonth> card_month_slots;
+  std::vector<StatementLine> statement_slots;
+  if (!s.options.row_checks_only) {  // row checks write no card-month and no statement
+    card_month_slots.resize(reg.cards.size() * period_months);
+    statement_slots.resize(reg.cards.size());
+  }
+  ctx.card_month_slots = card_month_slots.data();
+  ctx.statement_slots = statement_slots.data();
+  ctx.card_slot_count = statement_slots.size();
   std::vector<uint32_t> partitions(s.elder_partitions);
   std::iota(partitions.begin(), partitions.end(), 0u);
   const bool explaining = s.options.explain_card.has_value();
@@ -369,6 +392,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   struct SettleWork {
     std::unique_ptr<ExceptionLog> log;
     PartitionOutput out;
+    ByteBuffer bytes;
   };
   std::vector<SettleWork> settle_work(static_cast<size_t>(threads));
   for (auto& w : settle_work) {
@@ -377,13 +401,14 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   }
   ParallelFor(threads, partitions.size(), [&](size_t task, int worker) {
     const uint32_t p = partitions[task];
-    std::vector<char> bytes;
-    s.events->ReadPartition(p, &bytes);
     SettleWork& w = settle_work[static_cast<size_t>(worker)];
-    SettlePartition(ctx, s.partition_elders[p].first, s.partition_elders[p].second, bytes, rejected_events[p], w.log.get(),
-                    &w.out);
+    s.events->ReadPartition(p, &w.bytes);
+    SettlePartition(ctx, s.partition_elders[p].first, s.partition_elders[p].second, w.bytes, rejected_events[p],
+                    w.log.get(), &w.out);
   });
 
+  for (auto& w : settle_work) w.bytes = ByteBuffer();
+  phase("elders");
   // Counts: every row read is accepted, rejected or deferred exactly once.
   result.counts.resize(file_count);
   CountDeltas total(file_count);
@@ -434,41 +459,47 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     return result;
   }
 
+  phase("exceptions");
   // Merge by centre and sort: the order is fixed by the data, never by the threads.
-  std::vector<uint32_t> rank(reg.cards.size());
-  {
-    std::vector<uint32_t> order(reg.cards.size());
-    std::iota(order.begin(), order.end(), 0u);
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return reg.card_no(static_cast<int32_t>(a)) < reg.card_no(static_cast<int32_t>(b));
-    });
-    for (uint32_t i = 0; i < order.size(); ++i) rank[order[i]] = i;
+  // Card-months by month, then card_no; statements by card_no.
+  std::vector<uint32_t> by_card_no(reg.cards.size());
+  std::iota(by_card_no.begin(), by_card_no.end(), 0u);
+  auto card_no_less = [&](uint32_t a, uint32_t b) {
+    return reg.card_no(static_cast<int32_t>(a)) < reg.card_no(static_cast<int32_t>(b));
+  };
+  if (!std::is_sorted(by_card_no.begin(), by_card_no.end(), card_no_less)) {
+    std::sort(by_card_no.begin(), by_card_no.end(), card_no_less);
   }
   size_t card_months = 0, statements = 0;
-  for (auto& w : settle_work) {
-    card_months += w.out.card_months.size();
-    statements += w.out.statements.size();
-  }
+  for (const CardMonth& cm : card_month_slots) card_months += cm.card >= 0;
+  for (const StatementLine& l : statement_slots) statements += l.card >= 0;
   r.card_months.reserve(card_months);
+  for (size_t m = 0; m < period_months; ++m) {
+    for (uint32_t card : by_card_no) {
+      const CardMonth& cm = card_month_slots[static_cast<size_t>(card) * period_months + m];
+      if (cm.card >= 0) r.card_months.push_back(cm);
+    }
+  }
+  std::vector<CardMonth>().swap(card_month_slots);
   r.statements.reserve(statements);
-  std::unordered_map<ConsumptionKey, ConsumptionSum, ConsumptionKeyHash> consumption;
+  for (uint32_t card : by_card_no) {
+    if (statement_slots[card].card >= 0) r.statements.push_back(statement_slots[card]);
+  }
+  std::vector<StatementLine>().swap(statement_slots);
+  std::vector<uint32_t> rank(reg.cards.size());
+  for (uint32_t i = 0; i < by_card_no.size(); ++i) rank[by_card_no[i]] = i;
+  std::vector<uint32_t>().swap(by_card_no);
+  ConsumptionTotals consumption;
   for (auto& w : settle_work) {
-    r.card_months.insert(r.card_months.end(), w.out.card_months.begin(), w.out.card_months.end());
-    std::vector<CardMonth>().swap(w.out.card_months);
-    r.statements.insert(r.statements.end(), w.out.statements.begin(), w.out.statements.end());
-    std::vector<StatementLine>().swap(w.out.statements);
     std::move(w.out.adjustments.begin(), w.out.adjustments.end(), std::back_inserter(r.adjustments));
     std::move(w.out.homebed.begin(), w.out.homebed.end(), std::back_inserter(r.homebed_exclusions));
-    for (auto& [key, sum] : w.out.consumption) {
+    w.out.consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
       auto& total_sum = consumption[key];
       total_sum.transactions += sum.transactions;
       total_sum.amount += sum.amount;
-    }
+    });
   }
-  std::sort(r.card_months.begin(), r.card_months.end(), [&](const CardMonth& a, const CardMonth& b) {
-    if (a.month != b.month) return a.month < b.month;
-    return rank[static_cast<size_t>(a.card)] < rank[static_cast<size_t>(b.card)];
-  });
+
 
   // Cards that left the registry: their balance leaves with them, and their
   // paid closed months are reversed.
@@ -496,7 +527,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   auto statement_card_no = [&](const StatementLine& l) -> std::string_view {
     return l.card >= 0 ? reg.card_no(l.card) : std::string_view(s.book.cards[static_cast<size_t>(l.book_card)].card_no);
   };
-  std::sort(r.statements.begin(), r.statements.end(), [&](const StatementLine& a, const StatementLine& b) {
+  std::stable_sort(r.statements.begin(), r.statements.end(), [&](const StatementLine& a, const StatementLine& b) {
     if (a.card >= 0 && b.card >= 0) return rank[static_cast<size_t>(a.card)] < rank[static_cast<size_t>(b.card)];
     return statement_card_no(a) < statement_card_no(b);
   });
@@ -557,12 +588,12 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     r.payouts.push_back(std::move(line));
   }
 
-  for (auto& [key, sum] : consumption) {
+  consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
     r.consumption_by_center.push_back(ConsumptionByCenterLine{std::string(reg.center_id(key.serving)),
                                                               std::string(reg.center_id(key.home)),
                                                               std::string(s.services.name(key.service)),
                                                               sum.transactions, sum.amount});
-  }
+  });
   std::sort(r.consumption_by_center.begin(), r.consumption_by_center.end(),
             [](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) {
               return std::tie(a.serving_center_id, a.home_center_id, a.service) <
@@ -597,6 +628,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   for (const auto& p : r.payouts) paid_total += p.payout + p.carried_out - p.carried_in;
   if (paid_total != t.subsidies + t.adjustments) throw std::logic_error("payouts do not add up to subsidies and adjustments");
 
+  phase("merge");
   result.files = std::move(s.names);
   result.registry = std::move(s.registry);
   result.owned_spill = std::move(s.owned_spill);

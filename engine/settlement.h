@@ -49,7 +49,7 @@ struct RunOptions {
   // at a time). Smaller means more partitions; results do not depend on it.
   uint64_t partition_bytes = 6u << 20;
   // Bytes of exceptions a thread keeps before it sorts and spills a run.
-  size_t exception_budget_bytes = 8u << 20;
+  size_t exception_budget_bytes = 2u << 20;
   // Only the row verdicts (what an import records): no card-months,
   // balances, statements or adjustments.
   bool row_checks_only = false;
@@ -66,6 +66,8 @@ struct RunResult {
   std::optional<CardMonthExplanation> explanation;  // explain runs; found = false for an unknown card
   std::unique_ptr<SpillStore> owned_spill;  // the in-memory spill, when RunOptions::spill was null
   uint32_t elder_partitions = 0;
+  // How long each step of Finish took, in milliseconds (CARECARD_TIMINGS prints them).
+  std::vector<std::pair<std::string, int64_t>> phases;
 };
 
 class SettlementRun {

@@ -1,9 +1,21 @@
 #include "engine/spill.h"
 
 #include <cassert>
+#include <algorithm>
 #include <cstring>
 
 namespace carecard {
+
+void ByteBuffer::resize(size_t n) {
+  if (n > capacity_) {
+    const size_t capacity = std::max(n, capacity_ + capacity_ / 2);
+    std::unique_ptr<char[]> bigger(new char[capacity]);
+    if (size_ > 0) std::memcpy(bigger.get(), bytes_.get(), size_);
+    bytes_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+  size_ = n;
+}
 
 uint64_t MemorySpillStore::Append(const void* data, size_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -11,7 +23,7 @@ uint64_t MemorySpillStore::Append(const void* data, size_t n) {
   const auto* src = static_cast<const char*>(data);
   while (n > 0) {
     const size_t in_block = static_cast<size_t>(size_ % kBlockBytes);
-    if (in_block == 0 && size_ / kBlockBytes == blocks_.size()) blocks_.push_back(std::make_unique<char[]>(kBlockBytes));
+    if (in_block == 0 && size_ / kBlockBytes == blocks_.size()) blocks_.push_back(std::unique_ptr<char[]>(new char[kBlockBytes]));
     const size_t take = std::min(n, kBlockBytes - in_block);
     std::memcpy(blocks_[static_cast<size_t>(size_ / kBlockBytes)].get() + in_block, src, take);
     src += take;
@@ -52,7 +64,7 @@ void PartitionedSpill::AddExtent(uint32_t partition, const char* data, size_t n)
   bytes_[partition] += n;
 }
 
-void PartitionedSpill::ReadPartition(uint32_t partition, std::vector<char>* out) const {
+void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out) const {
   std::vector<Extent> extents;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -91,7 +103,7 @@ PartitionedSpill::Writer::~Writer() {
 
 char* PartitionedSpill::Writer::Reserve(uint32_t partition, size_t n) {
   assert(partition < used_.size() && n <= spill_->buffer_bytes_);
-  if (!buffers_[partition]) buffers_[partition] = std::make_unique<char[]>(spill_->buffer_bytes_);
+  if (!buffers_[partition]) buffers_[partition].reset(new char[spill_->buffer_bytes_]);
   if (used_[partition] + n > spill_->buffer_bytes_) FlushPartition(partition);
   return buffers_[partition].get() + used_[partition];
 }

@@ -28,6 +28,25 @@ class SpillError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Bytes that grow without being zeroed first (they are always written before
+// they are read), and keep their capacity, so a worker reuses one buffer for
+// every partition instead of faulting in fresh pages each time.
+class ByteBuffer {
+ public:
+  char* data() { return bytes_.get(); }
+  const char* data() const { return bytes_.get(); }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  // Contents up to min(size(), n) are kept.
+  void resize(size_t n);
+  void clear() { size_ = 0; }
+
+ private:
+  std::unique_ptr<char[]> bytes_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
 class SpillStore {
  public:
   virtual ~SpillStore() = default;
@@ -85,7 +104,7 @@ class PartitionedSpill {
   uint32_t partitions() const { return partitions_; }
   size_t buffer_bytes() const { return buffer_bytes_; }
   // Every byte appended to `partition` by writers that have flushed.
-  void ReadPartition(uint32_t partition, std::vector<char>* out) const;
+  void ReadPartition(uint32_t partition, ByteBuffer* out) const;
   uint64_t PartitionBytes(uint32_t partition) const;
   uint64_t TotalBytes() const;
 

@@ -1,0 +1,186 @@
+// The parallel reading path (CsvChunkReader cutting a file into blocks,
+// CsvBlockParser parsing each in place) reads every file exactly as CsvReader
+// does: same rows, lines, problems and cells, whatever the block size.
+#include "adapters/csv_chunks.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "adapters/csv_reader.h"
+
+namespace carecard {
+namespace {
+
+struct Row {
+  int64_t line;
+  CsvProblem problem;
+  std::vector<std::string> cells;  // compared only where callers use them
+  bool operator==(const Row&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Row& r) {
+  os << "{line " << r.line << ", " << CsvProblemText(r.problem) << ", [";
+  for (size_t i = 0; i < r.cells.size(); ++i) os << (i ? "|" : "") << r.cells[i].substr(0, 30);
+  return os << "]}";
+}
+
+// Cells matter to callers only for a clean row and for the two problems whose
+// detail names a cell (data_folder.h); other problem rows reject without them.
+bool CellsMatter(CsvProblem p) {
+  return p == CsvProblem::kNone || p == CsvProblem::kInvalidUtf8 || p == CsvProblem::kFieldTooLong;
+}
+
+std::vector<Row> ByReader(const std::string& data) {
+  std::vector<Row> rows;
+  auto reader = CsvReader::FromString(data, "t.csv");
+  CsvRow row;
+  while (reader->Next(&row)) {
+    rows.push_back({row.line, row.problem, CellsMatter(row.problem) ? row.cells : std::vector<std::string>{}});
+  }
+  return rows;
+}
+
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    char name[] = "/tmp/carecard_csv_chunks_XXXXXX";
+    const int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    close(fd);
+    path_ = name;
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Reads a file through blocks of `block_bytes`, as the data folder loader does.
+std::vector<Row> ByBlocks(const std::string& path, size_t block_bytes, std::string* sha256 = nullptr) {
+  std::string error;
+  auto reader = CsvChunkReader::Open(path, block_bytes, &error);
+  EXPECT_NE(reader, nullptr) << error;
+  std::vector<Row> rows;
+  if (!reader) return rows;
+  CsvBlock block;
+  CsvRowView row;
+  int64_t next_line = 1;
+  while (reader->Next(&block)) {
+    EXPECT_EQ(block.first_line >= next_line, true) << "blocks go forward";
+    if (block.long_row) {
+      rows.push_back({block.long_row_line, block.long_row_problem, {}});
+      continue;
+    }
+    CsvBlockParser parser(block.bytes.data() + block.begin, block.bytes.data() + block.end, block.first_line,
+                          block.offset, block.ends_file);
+    while (parser.Next(&row)) {
+      Row r{row.line, row.problem, {}};
+      if (CellsMatter(row.problem)) r.cells.assign(row.cells.begin(), row.cells.end());
+      rows.push_back(std::move(r));
+    }
+    next_line = parser.line();
+  }
+  EXPECT_TRUE(reader->error().empty()) << reader->error();
+  uint64_t bytes = 0;
+  std::string digest;
+  EXPECT_TRUE(reader->Digest(&digest, &bytes));
+  if (sha256) *sha256 = digest;
+  return rows;
+}
+
+void ExpectSameRows(const std::string& data, const std::vector<size_t>& block_sizes) {
+  const std::vector<Row> expected = ByReader(data);
+  TempFile file(data);
+  for (size_t block : block_sizes) {
+    std::string sha;
+    EXPECT_EQ(ByBlocks(file.path(), block, &sha), expected) << "block size " << block;
+    EXPECT_EQ(sha, Sha256Hex(data)) << "block size " << block;
+  }
+}
+
+constexpr size_t kSmallestBlock = kMaxRowBytes + 8;
+
+TEST(csv_chunks, blocks_read_rows_exactly_as_the_reader_does) {
+  std::string data = "\xEF\xBB\xBFtxn_id,card_no,service\r\n";
+  for (int i = 0; i < 20000; ++i) {
+    data += "X" + std::to_string(i) + ",QD" + std::to_string(i % 97) + ",";
+    data += i % 5 == 0 ? "\"助餐, \"\"hot\"\"\nmeal\"" : "助浴";
+    data += i % 3 ? "\n" : "\r\n";
+    if (i % 777 == 0) data += "\n\r\n";
+  }
+  ExpectSameRows(data, {kSmallestBlock, kSmallestBlock + 1, 100'000, 1 << 20});
+}
+
+TEST(csv_chunks, arbitrary_bytes_read_the_same_in_blocks) {
+  // Every pattern of the bytes that matter, in files long enough to span blocks.
+  const char alphabet[] = {',', '"', '\r', '\n', 'a', 'b', '\xE5', '\xBC', '\xA0', '\0', '\xFF', ' '};
+  uint32_t seed = 2024;
+  for (int round = 0; round < 40; ++round) {
+    std::string data;
+    const int length = 70'000 + round * 1000;
+    for (int i = 0; i < length; ++i) {
+      seed = seed * 1103515245u + 12345u;
+      const uint32_t r = seed >> 16;
+      // Mostly plain rows, with runs of the awkward bytes.
+      data.push_back(r % 4 == 0 ? alphabet[(r >> 3) % sizeof(alphabet)] : (r % 11 == 0 ? '\n' : (r % 7 == 0 ? ',' : 'x')));
+    }
+    ExpectSameRows(data, {kSmallestBlock, kSmallestBlock + 13});
+  }
+}
+
+TEST(csv_chunks, a_row_longer_than_a_block_is_too_long_and_the_next_row_is_read) {
+  std::string data = "a,b\n1,2\n";
+  data += std::string(300'000, 'x') + ",y\n";                                 // one long unquoted row
+  data += "3,4\n\"" + std::string(200'000, 'q') + "\nstill\"\"quoted\",z\n";  // a long quoted multi-line row
+  data += "5,6\n";
+  const std::vector<Row> rows = ByReader(data);
+  ASSERT_EQ(rows.size(), 6u);
+  EXPECT_EQ(rows[2].problem, CsvProblem::kRowTooLong);
+  EXPECT_EQ(rows[4].problem, CsvProblem::kRowTooLong);
+  EXPECT_EQ(rows[5].line, 7);
+  ExpectSameRows(data, {kSmallestBlock, 100'000, 150'000});
+}
+
+TEST(csv_chunks, an_unterminated_quote_swallows_the_rest_of_the_file) {
+  std::string data = "a,b\n1,\"open\n" + std::string(200'000, 'z') + "\n2,3\n";
+  const std::vector<Row> rows = ByReader(data);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[1].problem, CsvProblem::kUnterminatedQuote);
+  ExpectSameRows(data, {kSmallestBlock, 1 << 20});
+  ExpectSameRows("a,b\n1,\"short open\n2,3\n", {kSmallestBlock});
+}
+
+TEST(csv_chunks, empty_and_bom_only_files_have_no_rows) {
+  for (const std::string data : {"", "\xEF\xBB\xBF", "\n\n\r\n", "\xEF\xBB"}) ExpectSameRows(data, {kSmallestBlock});
+}
+
+TEST(csv_chunks, a_row_is_read_back_by_its_offset) {
+  const std::string data = "txn_id,amount\nD1,100.00\n\"D,2\",\"2\"\"00\"\r\nD3,3.00";
+  TempFile file(data);
+  FileRowFetcher fetcher({file.path()}, {{1, 0}}, {2});
+  std::vector<std::string> cells;
+  fetcher.Fetch(0, data.find("D1"), &cells);
+  EXPECT_EQ(cells, (std::vector<std::string>{"100.00", "D1"}));
+  fetcher.Fetch(0, data.find("\"D,2\""), &cells);
+  EXPECT_EQ(cells, (std::vector<std::string>{"2\"00", "D,2"}));
+  fetcher.Fetch(0, data.find("D3"), &cells);  // the last row, without a line end
+  EXPECT_EQ(cells, (std::vector<std::string>{"3.00", "D3"}));
+  EXPECT_THROW(fetcher.Fetch(0, data.size() + 5, &cells), RefusedError);
+}
+
+TEST(csv_chunks, line_feeds_are_counted_eight_bytes_at_a_time) {
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data += std::string(static_cast<size_t>(i % 13), 'a') + "\n\n\x8a";
+  EXPECT_EQ(CountLineFeeds(data.data(), data.size()), 2000);
+  EXPECT_EQ(CountLineFeeds(data.data() + 3, 5), std::count(data.begin() + 3, data.begin() + 8, '\n'));
+}
+
+}  // namespace
+}  // namespace carecard
