@@ -1,5 +1,7 @@
 #include "adapters/csv_writer.h"
 
+#include <array>
+
 namespace carecard {
 
 bool CsvWriter::LooksLikeFormula(std::string_view cell) {
@@ -18,13 +20,25 @@ bool CsvWriter::LooksLikeFormula(std::string_view cell) {
   }
 }
 
+namespace {
+
+constexpr std::array<bool, 256> MakeQuoteBytes() {
+  std::array<bool, 256> t{};
+  t[static_cast<unsigned char>(',')] = t[static_cast<unsigned char>('"')] = true;
+  t[static_cast<unsigned char>('\r')] = t[static_cast<unsigned char>('\n')] = true;
+  return t;
+}
+constexpr std::array<bool, 256> kQuoteBytes = MakeQuoteBytes();
+
+}  // namespace
+
 void CsvWriter::Cell(std::string_view cell) {
   if (row_started_) out_.push_back(',');
   row_started_ = true;
   const bool formula = NeedsGuard(cell);
   bool quote = false;
-  for (char c : cell) {  // a plain loop: find_first_of calls memchr per character
-    if (c == ',' || c == '"' || c == '\r' || c == '\n') {
+  for (char c : cell) {  // a table, not memchr per character
+    if (kQuoteBytes[static_cast<unsigned char>(c)]) {
       quote = true;
       break;
     }

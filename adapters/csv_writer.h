@@ -24,6 +24,13 @@ class CsvWriter {
   void WriteRow(const std::vector<std::string>& cells);
   // Cell by cell: Cell(...) for each cell, then EndRow().
   void Cell(std::string_view cell);
+  // A cell known to need neither quotes nor a guard (amounts, numbers,
+  // months, words of the engine's own): appended as it is.
+  void RawCell(std::string_view cell) {
+    if (row_started_) out_.push_back(',');
+    row_started_ = true;
+    out_.append(cell);
+  }
   void EndRow();
 
   const std::string& bytes() const { return out_; }

@@ -32,18 +32,20 @@ class FileRenderer {
   FileRenderer& operator=(const FileRenderer&) = delete;
 
   void Cell(std::string_view v) { w_.Cell(v); }
+  // The engine's own words (status, code, period): never quoted or guarded.
+  void Word(std::string_view v) { w_.RawCell(v); }
   void Cell(Money m) {
     char buffer[Money::kMaxFormattedBytes];
-    w_.Cell(std::string_view(buffer, m.FormatTo(buffer)));
+    w_.RawCell(std::string_view(buffer, m.FormatTo(buffer)));  // -12.00 is a number, not a formula
   }
   void Cell(int64_t n) {
     char buffer[24];
     auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, n);
     (void)ec;
-    w_.Cell(std::string_view(buffer, static_cast<size_t>(end - buffer)));
+    w_.RawCell(std::string_view(buffer, static_cast<size_t>(end - buffer)));
   }
   void Month(int32_t index) {
-    if (index < 0) return w_.Cell({});
+    if (index < 0) return w_.RawCell({});
     char buffer[16];
     const YearMonth m = YearMonth::FromIndex(index);
     const int year = m.year();
@@ -54,7 +56,7 @@ class FileRenderer {
     buffer[4] = '-';
     buffer[5] = static_cast<char>('0' + m.month() / 10);
     buffer[6] = static_cast<char>('0' + m.month() % 10);
-    w_.Cell(std::string_view(buffer, 7));
+    w_.RawCell(std::string_view(buffer, 7));
   }
   void Row(std::initializer_list<std::string_view> cells) {
     for (auto c : cells) w_.Cell(c);
@@ -145,7 +147,7 @@ std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const 
     for (const auto& v : policy.versions) versions.push_back(policy.RuleVersion(v));
     for (const CardMonth& cm : r.card_months) {
       const Card& card = reg.card(cm.card);
-      w.Cell(p);
+      w.Word(p);
       w.Month(cm.month.index());
       w.Cell(reg.card_no(cm.card));
       w.Cell(reg.person_id(reg.elder(card.elder)));
@@ -155,11 +157,11 @@ std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const 
       if (cm.tier) {
         w.Cell(int64_t{cm.tier});
       } else {
-        w.Cell(std::string_view());
+        w.Word(std::string_view());
       }
       w.Cell(cm.subsidy);
-      w.Cell(CardMonthStatusName(cm.status));
-      w.Cell(cm.reason_name());
+      w.Word(CardMonthStatusName(cm.status));
+      w.Word(cm.reason_name());
       w.Cell(cm.version >= 0 ? std::string_view(versions[static_cast<size_t>(cm.version)]) : std::string_view());
       w.EndRow();
     }
@@ -206,7 +208,7 @@ std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const 
     w.Row({"period", "card_no", "center_id", "opening", "deposits", "reversals", "subsidies", "consumption", "refunds",
            "closing"});
     for (const auto& s : r.statements) {
-      w.Cell(p);
+      w.Word(p);
       if (s.card >= 0) {
         w.Cell(reg.card_no(s.card));
         w.Cell(reg.center_id(reg.card(s.card).center));
@@ -231,7 +233,7 @@ std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const 
     FileRenderer w(sink, "consumption_by_center.csv");
     w.Row({"period", "serving_center_id", "home_center_id", "service", "transactions", "amount"});
     for (const auto& c : r.consumption_by_center) {
-      w.Cell(p);
+      w.Word(p);
       w.Cell(c.serving_center_id);
       w.Cell(c.home_center_id);
       w.Cell(c.service);
@@ -258,8 +260,8 @@ std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const 
     w.Row({"code", "severity", "file", "line", "txn_id", "card_no", "person_id", "month", "detail"});
     const FileNames& files = *run.files;
     r.exceptions.ForEach([&](const ExceptionView& e) {
-      w.Cell(ExceptionCodeName(e.code));
-      w.Cell(SeverityName(e.severity()));
+      w.Word(ExceptionCodeName(e.code));
+      w.Word(SeverityName(e.severity()));
       w.Cell(files[e.file]);
       w.Cell(e.line);
       w.Cell(e.txn_id);

@@ -1,5 +1,6 @@
 #include "batch/settle_command.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -96,8 +97,10 @@ class PhaseTimer {
   void operator()(const char* name) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();
+    struct rusage usage;
+    ::getrusage(RUSAGE_SELF, &usage);
     std::cerr << "timing " << name << ": " << std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count()
-              << " ms\n";
+              << " ms (faults so far " << usage.ru_minflt << ")\n";
     start_ = now;
   }
 

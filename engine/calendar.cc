@@ -34,6 +34,30 @@ Civil CivilFromDays(int32_t z) {
   return {y + (m <= 2), static_cast<int>(m), static_cast<int>(d)};
 }
 
+// The first day of every month from 1900-01 to 2199-12 (and 2200-01), so that
+// the common conversions between days and months are a lookup, not arithmetic.
+struct MonthStarts {
+  static constexpr int kFirstYear = 1900;
+  static constexpr int kMonths = 300 * 12;
+  int32_t start[kMonths + 1];
+  MonthStarts() {
+    for (int i = 0; i <= kMonths; ++i) start[i] = DaysFromCivil(kFirstYear + i / 12, i % 12 + 1, 1);
+  }
+  // The table index of the month of `days`, or -1 outside the table.
+  int MonthOf(int32_t days) const {
+    if (days < start[0] || days >= start[kMonths]) return -1;
+    int guess = static_cast<int>(static_cast<int64_t>(days - start[0]) * 400 / 12175);  // 30.4375 days a month
+    if (guess >= kMonths) guess = kMonths - 1;
+    while (start[guess] > days) --guess;
+    while (start[guess + 1] <= days) ++guess;
+    return guess;
+  }
+};
+const MonthStarts& Months() {
+  static const MonthStarts table;
+  return table;
+}
+
 bool ParseDigits(std::string_view text, size_t pos, size_t count, int& out) {
   if (pos + count > text.size()) return false;
   int value = 0;
@@ -67,6 +91,10 @@ std::optional<Date> Date::Parse(std::string_view text) {
 }
 
 Date::Civil Date::ToCivil() const {
+  const MonthStarts& t = Months();
+  if (const int m = t.MonthOf(days_); m >= 0) {
+    return Civil{MonthStarts::kFirstYear + m / 12, m % 12 + 1, days_ - t.start[m] + 1};
+  }
   const auto c = CivilFromDays(days_);
   return Civil{c.year, c.month, c.day};
 }
@@ -83,9 +111,24 @@ std::string Date::ToString() const {
 }
 
 YearMonth YearMonth::Of(Date date) {
+  if (const int m = Months().MonthOf(date.days()); m >= 0) return YearMonth(MonthStarts::kFirstYear * 12 + m);
   const auto c = CivilFromDays(date.days());
   return Of(c.year, c.month);
 }
+
+Date YearMonth::first_day() const {
+  const int m = index_ - MonthStarts::kFirstYear * 12;
+  if (m >= 0 && m < MonthStarts::kMonths) return Date::FromDays(Months().start[m]);
+  return Date::FromCivil(year(), month(), 1);
+}
+
+Date YearMonth::last_day() const {
+  const int m = index_ - MonthStarts::kFirstYear * 12;
+  if (m >= 0 && m < MonthStarts::kMonths) return Date::FromDays(Months().start[m + 1] - 1);
+  return Date::FromCivil(year(), month(), DaysInMonth(year(), month()));
+}
+
+int YearMonth::days() const { return last_day().days() - first_day().days() + 1; }
 
 std::optional<YearMonth> YearMonth::Parse(std::string_view text) {
   int y, m;
@@ -138,12 +181,13 @@ std::optional<Instant> Instant::Parse(std::string_view text, UtcOffset zone, Dat
     const int oh = TwoDigits(p + 20), om = TwoDigits(p + 23);
     if ((y1 | y2 | mo | d | hh | mm | ss | oh | om) >= 0) {
       const int y = y1 * 100 + y2;
-      if (y < 1 || mo < 1 || mo > 12 || d < 1 || d > DaysInMonth(y, mo) || hh > 23 || mm > 59 || ss > 59 || oh > 23 ||
-          om > 59) {
+      if (y < 1 || mo < 1 || mo > 12 || d < 1 || hh > 23 || mm > 59 || ss > 59 || oh > 23 || om > 59 ||
+          (d > 28 && d > DaysInMonth(y, mo))) {
         return std::nullopt;
       }
       const int32_t offset = (text[19] == '-' ? -1 : 1) * ((oh * 60 + om) * 60);
-      const int32_t days = DaysFromCivil(y, mo, d);
+      const int m = (y - MonthStarts::kFirstYear) * 12 + mo - 1;
+      const int32_t days = m >= 0 && m < MonthStarts::kMonths ? Months().start[m] + d - 1 : DaysFromCivil(y, mo, d);
       const Instant at{int64_t(days) * 86400 + hh * 3600 + mm * 60 + ss - offset, 0};
       if (offset == zone.seconds) {
         *local_date = Date::FromDays(days);

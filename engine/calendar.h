@@ -59,9 +59,9 @@ class YearMonth {
   constexpr int32_t index() const { return index_; }
   int year() const { return index_ / 12; }
   int month() const { return index_ % 12 + 1; }
-  Date first_day() const { return Date::FromCivil(year(), month(), 1); }
-  Date last_day() const { return Date::FromCivil(year(), month(), DaysInMonth(year(), month())); }
-  int days() const { return DaysInMonth(year(), month()); }
+  Date first_day() const;
+  Date last_day() const;
+  int days() const;
   YearMonth Next() const { return YearMonth(index_ + 1); }
   YearMonth Plus(int32_t months) const { return YearMonth(index_ + months); }
   std::string ToString() const;

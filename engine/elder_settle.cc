@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <cassert>
 #include <set>
@@ -24,6 +25,7 @@ SettledMonths SettledMonths::For(const PayoutPeriod& period, const BookState& bo
 }
 
 ConsumptionSum& ConsumptionTotals::operator[](const ConsumptionKey& key) {
+  if (last_slot_ != SIZE_MAX && key == last_key_) return sums_[last_slot_];
   if ((size_ + 1) * 2 > keys_.size()) Grow();
   const size_t mask = keys_.size() - 1;
   for (size_t i = ConsumptionKeyHash()(key) & mask;; i = (i + 1) & mask) {
@@ -31,9 +33,12 @@ ConsumptionSum& ConsumptionTotals::operator[](const ConsumptionKey& key) {
       used_[i] = 1;
       keys_[i] = key;
       ++size_;
-      return sums_[i];
+    } else if (!(keys_[i] == key)) {
+      continue;
     }
-    if (keys_[i] == key) return sums_[i];
+    last_key_ = key;
+    last_slot_ = i;
+    return sums_[i];
   }
 }
 
@@ -53,6 +58,7 @@ void ConsumptionTotals::Grow() {
   keys_.swap(keys);
   sums_.swap(sums);
   used_.swap(used);
+  last_slot_ = SIZE_MAX;
 }
 
 namespace {
@@ -198,9 +204,15 @@ class PartitionSettler {
       Event e;
       e.v = EventView::Decode(r);
       e.local = e.v.h.at().LocalDate(ctx_.zone);
-      const Date::Civil civil = e.local.ToCivil();
-      e.month = YearMonth::Of(civil.year, civil.month);
-      e.month_start = e.local.AddDays(1 - civil.day);
+      // A card's rows fall in a few months: the month of the last row is the likely one.
+      if (!(month_start_ <= e.local && e.local < month_end_)) {
+        const Date::Civil civil = e.local.ToCivil();
+        month_ = YearMonth::Of(civil.year, civil.month);
+        month_start_ = e.local.AddDays(1 - civil.day);
+        month_end_ = month_.last_day().AddDays(1);
+      }
+      e.month = month_;
+      e.month_start = month_start_;
       e.serving = e.v.h.serving_center;
       e.service = e.v.h.service;
       e.remaining = e.amount();
@@ -311,7 +323,7 @@ class PartitionSettler {
       const YearMonth m = months[mi];
       if (!card.ActiveIn(m)) continue;
       const CardMonth cm = EvaluateCardMonth(*ctx_.policy, reg_, card_index, m, nets_[mi], nullptr);
-      subsidies_.emplace_back(m, cm.subsidy);
+      subsidies_.push_back(Credit{m.last_day(), cm.subsidy});
       if (ctx_.period.Contains(m)) {
         if (cm.status == CardMonthStatus::kDuplicateCard) {
           log_->Add(ExceptionCode::kDuplicateCard, ctx_.cards_file, card.line, {}, reg_.card_no(card_index),
@@ -353,9 +365,9 @@ class PartitionSettler {
     size_t next_subsidy = 0;
     size_t next_check = 0;
     auto credit_through = [&](Date day) {  // subsidies of months ending on or before `day`
-      while (next_subsidy < subsidies_.size() && subsidies_[next_subsidy].first.last_day() <= day) {
-        balance += subsidies_[next_subsidy].second;
-        cumulative.subsidies += subsidies_[next_subsidy].second;
+      while (next_subsidy < subsidies_.size() && subsidies_[next_subsidy].last_day <= day) {
+        balance += subsidies_[next_subsidy].subsidy;
+        cumulative.subsidies += subsidies_[next_subsidy].subsidy;
         ++next_subsidy;
       }
     };
@@ -564,7 +576,14 @@ class PartitionSettler {
   std::vector<OrderKey> keys_;
   std::vector<uint32_t> order_;
   std::vector<Money> nets_;
-  std::vector<std::pair<YearMonth, Money>> subsidies_;
+  struct Credit {
+    Date last_day;  // of the month: credited at the end of it
+    Money subsidy;
+  };
+  std::vector<Credit> subsidies_;
+  // The month of the last event (CheckRows).
+  YearMonth month_;
+  Date month_start_ = Date::FromDays(1), month_end_ = Date::FromDays(0);
   std::vector<CardMonth> recomputed_closed_;
   std::map<std::pair<bool, std::string_view>, int32_t> index_;
   size_t indexed_ = 0;
@@ -735,7 +754,6 @@ CardMonth EvaluateCardMonth(const Policy& policy, const Registry& reg, int32_t c
 
 void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elder_end, const ByteBuffer& records,
                      const std::vector<uint64_t>& rejected, ExceptionLog* log, PartitionOutput* out) {
-  const Registry& reg = *ctx.registry;
   // The partition's events, less the rejected, by elder (a counting sort),
   // then within each elder by card (an elder's cards are in cards.csv order,
   // which is index order) and file order.
@@ -751,7 +769,7 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
     EventHeader h;
     std::memcpy(&h, records.data() + at, sizeof h);
     if (rejected.empty() || !std::binary_search(rejected.begin(), rejected.end(), RowKey(h.file, h.line))) {
-      const int32_t elder = reg.cards[static_cast<size_t>(h.card)].elder;
+      const int32_t elder = ctx.card_elder[static_cast<size_t>(h.card)];
       if (elder < elder_begin || elder >= elder_end) throw std::logic_error("events of an elder outside its partition");
       const auto e = static_cast<uint32_t>(elder - elder_begin);
       ++start[e + 1];

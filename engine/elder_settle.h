@@ -114,6 +114,7 @@ struct SettleContext {
   const Registry* registry = nullptr;
   const BookState* book = nullptr;
   std::vector<int32_t> book_card_of;  // registry card -> index in book->cards, or -1
+  std::vector<int32_t> card_elder;    // registry card -> its elder (compact: read for every event)
   SettledMonths months;
   UtcOffset zone;
   const FileNames* files = nullptr;
@@ -170,6 +171,9 @@ class ConsumptionTotals {
   std::vector<ConsumptionSum> sums_;
   std::vector<uint8_t> used_;
   size_t size_ = 0;
+  // A card's consumption rows repeat one key: the last one found.
+  ConsumptionKey last_key_;
+  size_t last_slot_ = SIZE_MAX;
 };
 
 // What settling partitions produces, before the merge by centre.

@@ -1,5 +1,6 @@
 #include "engine/ledger.h"
 
+#include <algorithm>
 #include <cassert>
 
 namespace carecard {
@@ -82,6 +83,7 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
     if (cache) {
       cache->card_no.assign(c[kCardNo]);
       cache->card = v.card;
+      cache->partition = v.card >= 0 ? ctx.card_partition[static_cast<size_t>(v.card)] : 0;
       cache->has_card = true;
     }
   }
@@ -90,15 +92,23 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
   }
   const std::string_view station = deposits ? std::string_view() : c[kChannelOrStation];
   if (v.kind == TxnKind::kConsumption || (v.kind == TxnKind::kRefund && !station.empty())) {
-    int32_t serving;
-    if (cache && cache->has_station && cache->station == station) {
-      serving = cache->serving;
-    } else {
+    int32_t serving = -2;
+    if (cache) {
+      for (int i = 0; i < cache->stations; ++i) {
+        if (cache->station[i] == station) {
+          serving = cache->serving[i];
+          break;
+        }
+      }
+    }
+    if (serving == -2) {
       serving = reg.ServingCenter(station);
       if (cache) {
-        cache->station.assign(station);
-        cache->serving = serving;
-        cache->has_station = true;
+        const int slot = cache->next_station;
+        cache->station[slot].assign(station);
+        cache->serving[slot] = serving;
+        cache->next_station = (slot + 1) % TxnLookupCache::kStations;
+        cache->stations = std::max(cache->stations, slot + 1);
       }
     }
     if (serving < 0) {
@@ -170,13 +180,20 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   h.service = 0;
   if (v.kind == TxnKind::kConsumption) {
     const std::string_view service = c[kDepositRefOrService];
-    const uint64_t service_hash = IdIndex::Hash(service);
-    int32_t local = service_cache_.Find(service, service_hash);
-    if (local < 0) {
-      local = service_cache_.Insert(service, service_hash);
-      service_ids_.push_back(ctx_->services->Intern(service));
+    if (has_last_service_ && service == last_service_) {
+      h.service = last_service_id_;
+    } else {
+      const uint64_t service_hash = IdIndex::Hash(service);
+      int32_t local = service_cache_.Find(service, service_hash);
+      if (local < 0) {
+        local = service_cache_.Insert(service, service_hash);
+        service_ids_.push_back(ctx_->services->Intern(service));
+      }
+      h.service = service_ids_[static_cast<size_t>(local)];
+      last_service_.assign(service);
+      last_service_id_ = h.service;
+      has_last_service_ = true;
     }
-    h.service = service_ids_[static_cast<size_t>(local)];
   }
   std::string_view ref;
   if (v.kind == TxnKind::kReversal) ref = c[kDepositRefOrService];
@@ -184,7 +201,8 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   h.id_len = static_cast<uint16_t>(txn_id.size());
   h.ref_len = static_cast<uint16_t>(ref.size());
   const size_t bytes = h.record_bytes();
-  const uint32_t partition = ctx_->elder_partition[static_cast<size_t>(ctx_->registry->cards[static_cast<size_t>(v.card)].elder)];
+  if (lookups_.card != v.card || !lookups_.has_card) throw std::logic_error("the card lookup cache lost its card");
+  const uint32_t partition = lookups_.partition;
   char* out = events_.Reserve(partition, bytes);
   std::memcpy(out, &h, sizeof h);
   std::memcpy(out + sizeof h, txn_id.data(), txn_id.size());

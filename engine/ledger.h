@@ -93,6 +93,7 @@ struct LedgerContext {
   UtcOffset zone;
   YearMonth last_month;          // rows dated after it are deferred
   std::vector<uint32_t> elder_partition;  // by elder
+  std::vector<uint32_t> card_partition;   // by card: its elder's partition (a row's hot path reads this, not the card)
   ServiceNames* services = nullptr;
   const FileNames* files = nullptr;
 };
@@ -166,10 +167,13 @@ struct TxnVerdict {
 struct TxnLookupCache {
   std::string card_no;
   int32_t card = -1;
+  uint32_t partition = 0;
   bool has_card = false;
-  std::string station;
-  int32_t serving = -1;
-  bool has_station = false;
+  // The last few stations (a card's rows name two or three).
+  static constexpr int kStations = 4;
+  std::string station[kStations];
+  int32_t serving[kStations] = {-1, -1, -1, -1};
+  int stations = 0, next_station = 0;
 };
 // `cells` in canonical column order. The detail of a rejection is built only
 // when `detail` is not null; `cache` (optional) speeds up repeated lookups.
@@ -201,6 +205,9 @@ class TxnClassifier {
   // Local cache of service ids: most rows name one of a few services.
   IdIndex service_cache_;
   std::vector<uint16_t> service_ids_;
+  std::string last_service_;
+  uint16_t last_service_id_ = 0;
+  bool has_last_service_ = false;
 };
 
 // Finds a transaction row again by its locator, as its canonical cells.

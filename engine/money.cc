@@ -30,6 +30,20 @@ std::optional<int64_t> ParseUnsignedFen(std::string_view text) {
 }  // namespace
 
 std::optional<Money> Money::ParsePositive(std::string_view text) {
+  // The common form, 1 to 12 digits, a point and 2 digits, in one pass.
+  const size_t n = text.size();
+  if (n >= 4 && n <= 15 && text[n - 3] == '.') {
+    int64_t fen = 0;
+    bool digits = true;
+    for (size_t i = 0; i < n; ++i) {
+      if (i == n - 3) continue;
+      const unsigned d = static_cast<unsigned char>(text[i]) - '0';
+      digits &= d < 10;
+      fen = fen * 10 + static_cast<int64_t>(d);
+    }
+    if (!digits || fen == 0) return std::nullopt;
+    return Money(fen);
+  }
   auto fen = ParseUnsignedFen(text);
   if (!fen || *fen == 0) return std::nullopt;
   return Money(*fen);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 #include <stdexcept>
 
 namespace carecard {
@@ -120,6 +121,24 @@ size_t Registry::MemoryBytes() const {
 
 RegistryBuilder::RegistryBuilder(YearMonth last_month, ExceptionLog* log) : last_month_(last_month), log_(log) {}
 
+void RegistryBuilder::Reserve(InputKind kind, size_t rows) {
+  switch (kind) {
+    case InputKind::kPersons:
+      reg_.person_ids.Reserve(rows, rows * 10);
+      reg_.person_elder.reserve(rows);
+      reg_.elders.reserve(rows);
+      id_numbers_.Reserve(rows, rows * 18);
+      break;
+    case InputKind::kCards:
+      reg_.card_ids.Reserve(rows, rows * 10);
+      reg_.cards.reserve(rows);
+      break;
+    case InputKind::kAssessments: assessments_.reserve(rows); break;
+    case InputKind::kEnrollments: enrollments_.reserve(rows); break;
+    default: break;
+  }
+}
+
 void RegistryBuilder::Reject(ExceptionCode code, uint16_t file, int64_t line, const std::string& detail,
                              std::string_view card_no, std::string_view person_id, int32_t month) {
   log_->Add(code, file, line, {}, card_no, person_id, month, detail);
@@ -185,7 +204,8 @@ bool RegistryBuilder::AddStation(uint16_t file, int64_t line, Cells c) {
 bool RegistryBuilder::AddPerson(uint16_t file, int64_t line, Cells c) {
   const std::string_view id = c[col::kPersonId];
   if (id.empty()) return Reject(ExceptionCode::kBadRow, file, line, "empty person_id"), false;
-  if (reg_.person_ids.Find(id) >= 0) {
+  const uint64_t id_hash = IdIndex::Hash(id);
+  if (reg_.person_ids.Find(id, id_hash) >= 0) {
     return Reject(ExceptionCode::kDuplicateId, file, line, "person_id " + Quote(id) + " seen before", {}, id), false;
   }
   const std::string_view id_number = c[col::kIdNumber];
@@ -227,12 +247,13 @@ bool RegistryBuilder::AddPerson(uint16_t file, int64_t line, Cells c) {
       unknown += (unknown.empty() ? "" : ", ") + Quote(flag);
     }
   }
-  std::string normalized(id_number);
+  char normalized[18];
+  std::memcpy(normalized, id_number.data(), 18);
   if (normalized[17] == 'x') normalized[17] = 'X';
   const auto person = static_cast<int32_t>(reg_.person_ids.size());
-  reg_.person_ids.Insert(id);
+  reg_.person_ids.Insert(id, id_hash);
   bool new_elder = false;
-  const int32_t elder = id_numbers_.Insert(normalized, &new_elder);
+  const int32_t elder = id_numbers_.Insert(std::string_view(normalized, 18), &new_elder);
   if (!new_elder) {
     Warn(ExceptionCode::kDuplicatePerson, file, line,
          "same resident id as person " + Quote(reg_.person_id(reg_.elders[static_cast<size_t>(elder)])) +
@@ -291,7 +312,8 @@ bool RegistryBuilder::AddCard(uint16_t file, int64_t line, Cells c) {
   const std::string_view card_no = c[col::kCardNo];
   const std::string_view person = c[col::kCardPerson];
   if (card_no.empty()) return Reject(ExceptionCode::kBadRow, file, line, "empty card_no", {}, person), false;
-  if (reg_.card_ids.Find(card_no) >= 0) {
+  const uint64_t card_hash = IdIndex::Hash(card_no);
+  if (reg_.card_ids.Find(card_no, card_hash) >= 0) {
     return Reject(ExceptionCode::kDuplicateId, file, line, "card_no " + Quote(card_no) + " seen before", card_no, person), false;
   }
   const int32_t p = reg_.person_ids.Find(person);
@@ -337,7 +359,7 @@ bool RegistryBuilder::AddCard(uint16_t file, int64_t line, Cells c) {
   card.issued_on = *issued;
   card.closed_on = closed;
   card.line = line;
-  reg_.card_ids.Insert(card_no);
+  reg_.card_ids.Insert(card_no, card_hash);
   reg_.cards.push_back(card);
   return true;
 }

@@ -153,6 +153,8 @@ class RegistryBuilder {
   // cells are in canonical column order (RequiredColumns(kind)).
   RowOutcome AddRow(InputKind kind, uint16_t file, int64_t line, Cells cells);
 
+  // Room for about `rows` rows of `kind` (an estimate from the file's size), so that indexes do not grow.
+  void Reserve(InputKind kind, size_t rows);
   // Groups each elder's rows and sorts platform balances; the builder is spent.
   Registry Finish();
 

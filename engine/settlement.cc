@@ -53,7 +53,7 @@ namespace {
 // one comfortably, large enough that reading one back is a few large reads.
 constexpr uint32_t kMaxElderPartitions = 4096;
 constexpr uint32_t kMaxDedupPartitionsPerFamily = 1024;
-constexpr size_t kEventBufferBytes = 64u << 10;
+constexpr size_t kEventBufferBytes = 32u << 10;  // a worker's buffers stay in its L2
 constexpr size_t kDedupBufferBytes = 16u << 10;
 
 uint32_t PartitionsFor(uint64_t bytes, uint64_t partition_bytes, uint32_t cap) {
@@ -191,6 +191,11 @@ bool SettlementRun::SetHeader(uint16_t file, std::span<const std::string> header
 
 const TxnFile& SettlementRun::txn_file(uint16_t file) const { return *impl_->txn_files[file]; }
 
+void SettlementRun::ReserveRegistryRows(uint16_t file, size_t rows) {
+  constexpr size_t kMostReserved = 100'000'000;  // an estimate, not a promise: never reserve absurd amounts
+  impl_->builder->Reserve(impl_->kinds[file], std::min(rows, kMostReserved));
+}
+
 RowOutcome SettlementRun::AddRegistryRow(uint16_t file, int64_t line, Cells cells) {
   Impl& s = *impl_;
   CountDelta& count = s.registry_counts[file];
@@ -260,6 +265,10 @@ void SettlementRun::FinishRegistry() {
   for (uint32_t e = 0; e < elders; ++e) {
     const auto p = static_cast<uint32_t>(static_cast<uint64_t>(e) * k / elders);
     s.ledger.elder_partition[e] = p;
+  }
+  s.ledger.card_partition.resize(s.registry.cards.size());
+  for (size_t c = 0; c < s.registry.cards.size(); ++c) {
+    s.ledger.card_partition[c] = s.ledger.elder_partition[static_cast<size_t>(s.registry.cards[c].elder)];
   }
   for (uint32_t p = 0, e = 0; p < k; ++p) {
     s.partition_elders[p].first = static_cast<int32_t>(e);
@@ -353,6 +362,8 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   ctx.files = s.names.get();
   ctx.services = &s.services;
   ctx.row_checks_only = s.options.row_checks_only;
+  ctx.card_elder.resize(reg.cards.size());
+  for (size_t c = 0; c < reg.cards.size(); ++c) ctx.card_elder[c] = reg.cards[c].elder;
   for (size_t f = 0; f < file_count; ++f) {
     if (s.kinds[f] == InputKind::kCards) ctx.cards_file = static_cast<uint16_t>(f);
   }

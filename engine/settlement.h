@@ -85,6 +85,8 @@ class SettlementRun {
   bool SetHeader(uint16_t file, std::span<const std::string> header, std::string* missing);
   const TxnFile& txn_file(uint16_t file) const;
 
+  // Room for about `rows` rows in a registry file (an estimate: indexes then do not grow).
+  void ReserveRegistryRows(uint16_t file, size_t rows);
   // A registry row, all its cells as read. Single-threaded, in file order.
   RowOutcome AddRegistryRow(uint16_t file, int64_t line, Cells cells);
   // A row of any file that the reader could not read cleanly.
