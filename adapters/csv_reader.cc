@@ -493,8 +493,6 @@ const std::string& CsvReader::error() const { return impl_->error; }
 
 CsvBlockParser::CsvBlockParser(const char* begin, const char* end, int64_t first_line, uint64_t offset, bool ends_file)
     : begin_(begin), pos_(begin), end_(end), offset_(offset), line_(first_line), ends_file_(ends_file) {
-  // A row stores at most kMaxRowBytes of cell bytes, so scratch never reallocates under its views.
-  scratch_.reserve(kMaxRowBytes + 64);
 }
 
 void CsvBlockParser::BeginCell() {
@@ -514,7 +512,7 @@ void CsvBlockParser::BeginCell() {
 void CsvBlockParser::EndCell() {
   if (!cell_open_) return;
   cell_open_ = false;
-  const std::string_view cell = copied_ ? std::string_view(scratch_.data() + scratch_begin_, scratch_.size() - scratch_begin_)
+  const std::string_view cell = copied_ ? std::string_view(row_->scratch.data() + scratch_begin_, row_->scratch.size() - scratch_begin_)
                                         : std::string_view(raw_begin_, static_cast<size_t>(raw_end_ - raw_begin_));
   if (cell.size() > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem_)) {
     problem_ = CsvProblem::kFieldTooLong;
@@ -528,7 +526,7 @@ void CsvBlockParser::RowTooLong() {
   storing_ = false;
   if (cell_open_) {
     // The cell read so far stays, as CsvReader keeps it.
-    row_->cells.push_back(copied_ ? std::string_view(scratch_.data() + scratch_begin_, scratch_.size() - scratch_begin_)
+    row_->cells.push_back(copied_ ? std::string_view(row_->scratch.data() + scratch_begin_, row_->scratch.size() - scratch_begin_)
                                   : std::string_view(raw_begin_, static_cast<size_t>(raw_end_ - raw_begin_)));
     cell_open_ = false;
   }
@@ -552,11 +550,11 @@ void CsvBlockParser::Append(const char* s, size_t n) {
       raw_end_ = s + take;
     } else {
       if (!copied_) {
-        scratch_begin_ = scratch_.size();
-        scratch_.append(raw_begin_, static_cast<size_t>(raw_end_ - raw_begin_));
+        scratch_begin_ = row_->scratch.size();
+        row_->scratch.append(raw_begin_, static_cast<size_t>(raw_end_ - raw_begin_));
         copied_ = true;
       }
-      scratch_.append(s, take);
+      row_->scratch.append(s, take);
     }
   }
   if (too_long) RowTooLong();
@@ -690,9 +688,11 @@ bool CsvBlockParser::Next(CsvRowView* row) {
 bool CsvBlockParser::NextSlow(CsvRowView* row) {
   enum class State : uint8_t { kFieldStart, kUnquoted, kQuoted, kQuotedQuote, kAfterQuote };
   row_ = row;
+  // A row stores at most kMaxRowBytes of cell bytes: its scratch never reallocates under its views.
+  if (row->scratch.capacity() < kMaxRowBytes + 64) row->scratch.reserve(kMaxRowBytes + 64);
   auto start_attempt = [&] {
     row->cells.clear();
-    scratch_.clear();
+    row_->scratch.clear();
     row_start_ = pos_;
     row->line = line_;
     row->offset = offset_ + static_cast<uint64_t>(pos_ - begin_);

@@ -90,6 +90,9 @@ struct CsvRowView {
   uint64_t offset = 0;   // byte offset in the file at which the row starts
   CsvProblem problem = CsvProblem::kNone;  // as CsvRow::problem
   std::vector<std::string_view> cells;
+  // The bytes of copied cells: the row's own, so that rows parsed ahead of
+  // use keep their cells.
+  std::string scratch;
 };
 
 // CsvBlockParser: the rows of a block of a file, parsed in place, exactly as
@@ -131,9 +134,8 @@ class CsvBlockParser {
   bool cell_open_ = false;    // a stored cell is being built
   const char* raw_begin_ = nullptr;  // the cell as a run of input bytes...
   const char* raw_end_ = nullptr;
-  bool copied_ = false;       // ...or copied into scratch_ from scratch_begin_
+  bool copied_ = false;       // ...or copied into row_->scratch from scratch_begin_
   size_t scratch_begin_ = 0;
-  std::string scratch_;
   CsvProblem problem_ = CsvProblem::kNone;
 };
 

@@ -3,6 +3,9 @@
 #include <openssl/evp.h>
 
 #include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <future>
 #include <nlohmann/json.hpp>
@@ -68,7 +71,14 @@ class FileRenderer {
   }
   OutputInfo Finish() {
     Flush();
+    const auto t0 = std::chrono::steady_clock::now();
     file_->Finish();
+    if (std::getenv("CARECARD_TIMINGS")) {
+      std::fprintf(stderr, "timing     %s: rendered in %lld ms, synced in %lld ms\n", info_.file.c_str(),
+                   static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(t0 - started_).count()),
+                   static_cast<long long>(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()));
+    }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
     EVP_DigestFinal_ex(sha_, md, &length);
@@ -91,6 +101,7 @@ class FileRenderer {
     w_.ClearBytes();
   }
 
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unique_ptr<OutputFile> file_;
   EVP_MD_CTX* sha_;
   CsvWriter w_;

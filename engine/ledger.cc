@@ -210,6 +210,14 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   events_.Commit(partition, bytes);
 }
 
+void TxnClassifier::Prefetch(const TxnFile& f, Cells cells) {
+  if (cells.size() != f.width || f.column_of.size() <= txn_col::kCardNo) return;
+  const std::string_view card_no = cells[static_cast<size_t>(f.column_of[txn_col::kCardNo])];
+  if (card_no == last_prefetched_) return;  // rows of one card come together
+  last_prefetched_.assign(card_no);
+  ctx_->registry->card_ids.Prefetch(IdIndex::Hash(card_no));
+}
+
 void TxnClassifier::Flush() {
   events_.Flush();
   dedup_.Flush();

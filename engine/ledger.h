@@ -191,6 +191,8 @@ class TxnClassifier {
   void AddProblemRow(const TxnFile& f, int64_t line, ExceptionCode code, std::string_view detail);
   // A cleanly read row, all its cells. `locator` finds it again (RowFetcher).
   void AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cells cells);
+  // A hint that AddRow(f, ..., cells) comes soon: starts loading its card's slot.
+  void Prefetch(const TxnFile& f, Cells cells);
   void Flush();
 
  private:
@@ -202,6 +204,7 @@ class TxnClassifier {
   std::string detail_;
   uint32_t dedup_per_family_;
   TxnLookupCache lookups_;
+  std::string last_prefetched_;
   // Local cache of service ids: most rows name one of a few services.
   IdIndex service_cache_;
   std::vector<uint16_t> service_ids_;

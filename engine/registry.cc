@@ -121,6 +121,24 @@ size_t Registry::MemoryBytes() const {
 
 RegistryBuilder::RegistryBuilder(YearMonth last_month, ExceptionLog* log) : last_month_(last_month), log_(log) {}
 
+void RegistryBuilder::Prefetch(InputKind kind, Cells c) const {
+  switch (kind) {
+    case InputKind::kPersons:
+      reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kPersonId]));
+      if (c[col::kIdNumber].size() == 18 && c[col::kIdNumber][17] != 'x') {
+        id_numbers_.Prefetch(IdIndex::Hash(c[col::kIdNumber]));
+      }
+      break;
+    case InputKind::kCards:
+      reg_.card_ids.Prefetch(IdIndex::Hash(c[col::kCardNo]));
+      reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kCardPerson]));
+      break;
+    case InputKind::kAssessments: reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kAssessPerson])); break;
+    case InputKind::kEnrollments: reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kEnrollPerson])); break;
+    default: break;
+  }
+}
+
 void RegistryBuilder::Reserve(InputKind kind, size_t rows) {
   switch (kind) {
     case InputKind::kPersons:

@@ -153,6 +153,9 @@ class RegistryBuilder {
   // cells are in canonical column order (RequiredColumns(kind)).
   RowOutcome AddRow(InputKind kind, uint16_t file, int64_t line, Cells cells);
 
+  // Starts loading what AddRow will look up for this row (the indexes are far
+  // larger than the caches): callers that see rows ahead call it a few rows early.
+  void Prefetch(InputKind kind, Cells cells) const;
   // Room for about `rows` rows of `kind` (an estimate from the file's size), so that indexes do not grow.
   void Reserve(InputKind kind, size_t rows);
   // Groups each elder's rows and sorts platform balances; the builder is spent.

@@ -196,6 +196,16 @@ void SettlementRun::ReserveRegistryRows(uint16_t file, size_t rows) {
   impl_->builder->Reserve(impl_->kinds[file], std::min(rows, kMostReserved));
 }
 
+void SettlementRun::PrefetchRegistryRow(uint16_t file, Cells cells) {
+  Impl& s = *impl_;
+  if (cells.size() != s.widths[file]) return;
+  const auto& column_of = s.columns[file];
+  std::string_view canonical[8];
+  if (column_of.size() > 8) return;
+  for (size_t i = 0; i < column_of.size(); ++i) canonical[i] = cells[static_cast<size_t>(column_of[i])];
+  s.builder->Prefetch(s.kinds[file], Cells(canonical, column_of.size()));
+}
+
 RowOutcome SettlementRun::AddRegistryRow(uint16_t file, int64_t line, Cells cells) {
   Impl& s = *impl_;
   CountDelta& count = s.registry_counts[file];

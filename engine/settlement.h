@@ -87,6 +87,8 @@ class SettlementRun {
 
   // Room for about `rows` rows in a registry file (an estimate: indexes then do not grow).
   void ReserveRegistryRows(uint16_t file, size_t rows);
+  // A hint that AddRegistryRow(file, ..., cells) comes soon (RegistryBuilder::Prefetch).
+  void PrefetchRegistryRow(uint16_t file, Cells cells);
   // A registry row, all its cells as read. Single-threaded, in file order.
   RowOutcome AddRegistryRow(uint16_t file, int64_t line, Cells cells);
   // A row of any file that the reader could not read cleanly.
@@ -102,6 +104,8 @@ class SettlementRun {
     void AddProblemRow(uint16_t file, int64_t line, ExceptionCode code, std::string_view detail) {
       classifier_.AddProblemRow(*files_[file], line, code, detail);
     }
+    // A hint that AddRow(file, ..., cells) comes soon.
+    void Prefetch(uint16_t file, Cells cells) { classifier_.Prefetch(*files_[file], cells); }
     // Rows of `file` this worker rejected so far (for --max-rejects).
     int64_t rejected(uint16_t file) const { return counts_[file].rejected; }
     void Flush() { classifier_.Flush(); }

@@ -161,6 +161,18 @@ TEST(csv_chunks, empty_and_bom_only_files_have_no_rows) {
   for (const std::string data : {"", "\xEF\xBB\xBF", "\n\n\r\n", "\xEF\xBB"}) ExpectSameRows(data, {kSmallestBlock});
 }
 
+TEST(csv_chunks, rows_parsed_ahead_keep_their_cells) {
+  // Quoted cells with doubled quotes are copied out of the input: each row keeps its own copy.
+  const std::string data = "\"a\"\"1\",x\n\"b\"\"2\",y\n\"c\"\"3\",z\n";
+  CsvBlockParser parser(data.data(), data.data() + data.size(), 1, 0, true);
+  CsvRowView rows[3];
+  for (auto& r : rows) ASSERT_TRUE(parser.Next(&r));
+  EXPECT_EQ(rows[0].cells[0], "a\"1");
+  EXPECT_EQ(rows[1].cells[0], "b\"2");
+  EXPECT_EQ(rows[2].cells[0], "c\"3");
+  EXPECT_EQ(rows[2].cells[1], "z");
+}
+
 TEST(csv_chunks, a_row_is_read_back_by_its_offset) {
   const std::string data = "txn_id,amount\nD1,100.00\n\"D,2\",\"2\"\"00\"\r\nD3,3.00";
   TempFile file(data);
