@@ -91,6 +91,9 @@ namespace {
 class PhaseTimer {
  public:
   PhaseTimer() : enabled_(std::getenv("CARECARD_TIMINGS") != nullptr), start_(std::chrono::steady_clock::now()) {}
+  void Memory(const std::string& what, size_t bytes) const {
+    if (enabled_) std::cerr << "memory " << what << ": " << (bytes >> 20) << " MiB\n";
+  }
   void Report(const std::string& name, int64_t ms) const {
     if (enabled_) std::cerr << "timing   " << name << ": " << ms << " ms\n";
   }
@@ -100,7 +103,7 @@ class PhaseTimer {
     struct rusage usage;
     ::getrusage(RUSAGE_SELF, &usage);
     std::cerr << "timing " << name << ": " << std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count()
-              << " ms (faults so far " << usage.ru_minflt << ")\n";
+              << " ms (faults so far " << usage.ru_minflt << ", peak RSS " << (usage.ru_maxrss >> 10) << " MiB)\n";
     start_ = now;
   }
 
@@ -153,8 +156,10 @@ int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int 
       return kExitRefused;
     }
     phase("read inputs");
+    phase.Memory("registry", settlement.registry().MemoryBytes());
     run->result = settlement.Finish(fetcher.get());
     for (const auto& [name, ms] : run->result.phases) phase.Report(name, ms);
+    phase.Memory("spilled records", run->result.spilled_bytes);
     phase("settle");
   } catch (const MoneyOverflow& e) {
     err << "refused: " << e.what() << "\n";

@@ -330,8 +330,8 @@ class PartitionSettler {
                     reg_.person_id(elder), m.index(), "the elder has an earlier-issued card active this month");
         }
         if (static_cast<size_t>(card_index) >= ctx_.card_slot_count) throw std::logic_error("a card-month without its slot");
-        ctx_.card_month_slots[static_cast<size_t>(card_index) * ctx_.months.current.size() +
-                              static_cast<size_t>(m.index() - ctx_.period.first_month().index())] = cm;
+        ctx_.card_month_slots[static_cast<size_t>(m.index() - ctx_.period.first_month().index()) * ctx_.card_slot_count +
+                              static_cast<size_t>(card_index)] = cm;
       } else if (!ctx_.months.closed.empty() && m <= ctx_.months.closed.back()) {
         recomputed_closed_.push_back(cm);
       }

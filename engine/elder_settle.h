@@ -126,7 +126,7 @@ struct SettleContext {
   // Where results go, one slot per card (and period month): threads settle
   // different cards, so they write different slots. A slot whose card is -1
   // holds nothing (the card has no card-month that month, or no statement).
-  CardMonth* card_month_slots = nullptr;   // cards * months.current.size(), by card then month
+  CardMonth* card_month_slots = nullptr;   // months.current.size() * cards, by month then card
   StatementLine* statement_slots = nullptr;  // by card
   size_t card_slot_count = 0;                // cards the slots are for
   // explain: the card and month to explain (the card's partition only).

@@ -1,5 +1,6 @@
 #include "engine/id_index.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #define XXH_INLINE_ALL
@@ -12,6 +13,7 @@ IdIndex::IdIndex() : start_{0}, slots_(16, 0) {}
 uint64_t IdIndex::Hash(std::string_view id) { return XXH3_64bits(id.data(), id.size()); }
 
 int32_t IdIndex::Find(std::string_view id, uint64_t hash) const {
+  if (slots_.empty()) throw std::logic_error("an id index used after its lookups were released");
   const uint64_t tag = hash >> 32;
   const size_t mask = slots_.size() - 1;
   for (size_t i = static_cast<size_t>(hash) & mask;; i = (i + 1) & mask) {
@@ -24,6 +26,7 @@ int32_t IdIndex::Find(std::string_view id, uint64_t hash) const {
 }
 
 void IdIndex::Place(std::vector<uint64_t>& slots, uint64_t hash, uint32_t index) {
+  // (a free function of the table, so Grow and Reserve can fill a new one)
   const size_t mask = slots.size() - 1;
   size_t i = static_cast<size_t>(hash) & mask;
   while (slots[i] != 0) i = (i + 1) & mask;
@@ -42,17 +45,19 @@ int32_t IdIndex::Insert(std::string_view id, uint64_t hash, bool* inserted) {
     return found;
   }
   if (static_cast<int64_t>(size()) >= kMaxIdIndexKeys) throw std::length_error("more than 1,000,000,000 distinct ids");
+  if (bytes_.size() + id.size() > kMaxIdIndexBytes) throw std::length_error("more than 4 GB of distinct ids");
+  if (slots_.empty()) throw std::logic_error("an id index used after its lookups were released");
   if ((size() + 1) * 2 > slots_.size()) Grow();
   const auto index = static_cast<uint32_t>(size());
   bytes_.insert(bytes_.end(), id.begin(), id.end());
-  start_.push_back(bytes_.size());
+  start_.push_back(static_cast<uint32_t>(bytes_.size()));
   Place(slots_, hash, index);
   if (inserted) *inserted = true;
   return static_cast<int32_t>(index);
 }
 
 void IdIndex::Reserve(size_t keys, size_t bytes) {
-  bytes_.reserve(bytes);
+  bytes_.reserve(std::min<size_t>(bytes, kMaxIdIndexBytes));
   start_.reserve(keys + 1);
   size_t want = slots_.size();
   while (want < keys * 2) want *= 2;
@@ -64,7 +69,13 @@ void IdIndex::Reserve(size_t keys, size_t bytes) {
 }
 
 size_t IdIndex::MemoryBytes() const {
-  return bytes_.capacity() + start_.capacity() * sizeof(uint64_t) + slots_.capacity() * sizeof(uint64_t);
+  return bytes_.capacity() + start_.capacity() * sizeof(uint32_t) + slots_.capacity() * sizeof(uint64_t);
+}
+
+void IdIndex::ReleaseLookup() {
+  std::vector<uint64_t>().swap(slots_);
+  bytes_.shrink_to_fit();
+  start_.shrink_to_fit();
 }
 
 }  // namespace carecard

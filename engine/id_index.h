@@ -4,8 +4,9 @@
 // Built for millions of keys: the keys live in one byte arena (no string per
 // key), and an open-addressing table of 64-bit slots (a hash tag and the
 // index) finds them, so a lookup that misses almost never touches the arena.
-// The table stays at most half full. At most kMaxIdIndexKeys keys of at most
-// kMaxIdBytes bytes each; Insert throws std::length_error beyond.
+// The table stays at most half full. At most kMaxIdIndexKeys keys and
+// kMaxIdIndexBytes bytes of keys; Insert throws std::length_error beyond.
+// Once lookups are over, ReleaseLookup frees the table and keeps the keys.
 // Not thread-safe for writers; any number of readers once writing is done.
 #ifndef CARECARD_ENGINE_ID_INDEX_H_
 #define CARECARD_ENGINE_ID_INDEX_H_
@@ -18,6 +19,7 @@
 namespace carecard {
 
 inline constexpr int64_t kMaxIdIndexKeys = 1'000'000'000;
+inline constexpr uint64_t kMaxIdIndexBytes = 0xFFFFFFFFull;
 
 class IdIndex {
  public:
@@ -44,13 +46,16 @@ class IdIndex {
   // Starts loading the slot `hash` probes first (for lookups known in advance).
   void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[static_cast<size_t>(hash) & (slots_.size() - 1)]); }
   size_t MemoryBytes() const;
+  // Frees the lookup table: key() still works, Find and Insert may not be called again.
+  void ReleaseLookup();
+  bool can_look_up() const { return !slots_.empty(); }
 
  private:
   void Grow();
   static void Place(std::vector<uint64_t>& slots, uint64_t hash, uint32_t index);
 
   std::vector<char> bytes_;
-  std::vector<uint64_t> start_;  // size() + 1 offsets into bytes_
+  std::vector<uint32_t> start_;  // size() + 1 offsets into bytes_
   std::vector<uint64_t> slots_;  // (high 32 bits of the hash) << 32 | (index + 1); 0 = empty
 };
 

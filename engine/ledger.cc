@@ -8,7 +8,261 @@ namespace {
 
 std::string Quote(std::string_view v) { return "'" + std::string(v) + "'"; }
 
+inline char* PutVarint(char* p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<char>(v);
+  return p;
+}
+inline uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+inline int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+
+// Reads one extent of encoded records, with bounds checks: spilled bytes are
+// the engine's own, but a damaged temp file must not read out of bounds.
+class Reader {
+ public:
+  Reader(const char* p, const char* end) : p_(p), end_(end) {}
+  bool done() const { return p_ >= end_; }
+  uint8_t Byte() {
+    if (p_ >= end_) Bad();
+    return static_cast<uint8_t>(*p_++);
+  }
+  uint64_t Varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      const uint8_t b = Byte();
+      v |= static_cast<uint64_t>(b & 0x7F) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    Bad();
+  }
+  template <typename T>
+  T Get() {
+    T v;
+    std::memcpy(&v, Bytes(sizeof v), sizeof v);
+    return v;
+  }
+  const char* Bytes(size_t n) {
+    if (static_cast<size_t>(end_ - p_) < n) Bad();
+    const char* at = p_;
+    p_ += n;
+    return at;
+  }
+  [[noreturn]] static void Bad() { throw SpillError("a spilled record is damaged"); }
+
+ private:
+  const char* p_;
+  const char* end_;
+};
+
+// Event flags: what repeats the record before, and which fields are short.
+enum EventFlags : uint16_t {
+  kSameCard = 1,
+  kSameFile = 2,
+  kHasNanos = 4,
+  kSameServing = 8,
+  kSameService = 16,
+  kHasRef = 32,
+  kShortLine = 64,     // line - previous line fits one byte
+  kShortTime = 128,    // at - previous at fits 32 bits
+  kShortAmount = 256,  // amount fits 32 bits
+  kKindShift = 9,      // two bits
+};
+
+// Copies of a few bytes (what differs between consecutive txn ids) without a call.
+// (Two overlapping fixed-size moves cover any length up to 16, within bounds;
+// a byte loop would be turned into a `rep movs`, slow to start.)
+inline void CopySmall(char* dst, const char* src, size_t n) {
+  if (n >= 8 && n <= 16) {
+    uint64_t a, b;
+    std::memcpy(&a, src, 8);
+    std::memcpy(&b, src + n - 8, 8);
+    std::memcpy(dst, &a, 8);
+    std::memcpy(dst + n - 8, &b, 8);
+  } else if (n >= 4 && n < 8) {
+    uint32_t a, b;
+    std::memcpy(&a, src, 4);
+    std::memcpy(&b, src + n - 4, 4);
+    std::memcpy(dst, &a, 4);
+    std::memcpy(dst + n - 4, &b, 4);
+  } else if (n > 0 && n < 4) {
+    const char first = src[0], middle = src[n / 2], last = src[n - 1];
+    dst[0] = first;
+    dst[n / 2] = middle;
+    dst[n - 1] = last;
+  } else if (n > 16) {
+    std::memcpy(dst, src, n);
+  }
+}
+
+template <typename T>
+inline char* Put(char* p, T v) {
+  std::memcpy(p, &v, sizeof v);
+  return p + sizeof v;
+}
+
 }  // namespace
+
+size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_view ref, bool fresh, EventDelta* prev,
+                   char* out) {
+  if (fresh) prev->Reset();
+  const bool consumption = h.kind() == TxnKind::kConsumption;
+  uint16_t flags = static_cast<uint16_t>(static_cast<unsigned>(h.kind()) << kKindShift);
+  if (!fresh && h.card == prev->card) flags |= kSameCard;
+  const bool same_file = !fresh && h.file == prev->file;
+  if (same_file) flags |= kSameFile;
+  const uint32_t line_delta = h.line - (same_file ? prev->line : 0);
+  if (same_file && line_delta < 256) flags |= kShortLine;
+  const int64_t time_delta = h.at_seconds - prev->at_seconds;
+  if (time_delta >= INT32_MIN && time_delta <= INT32_MAX) flags |= kShortTime;
+  if (h.nanos() != 0) flags |= kHasNanos;
+  if (h.amount_fen >= 0 && h.amount_fen <= UINT32_MAX) flags |= kShortAmount;
+  if (consumption && !fresh && h.serving_center == prev->serving) flags |= kSameServing;
+  if (consumption && !fresh && h.service == prev->service) flags |= kSameService;
+  if (!ref.empty()) flags |= kHasRef;
+  char* p = Put(out, flags);
+  if (!(flags & kSameCard)) p = Put(p, h.card);
+  if (!same_file) p = Put(p, h.file);
+  p = (flags & kShortLine) ? Put(p, static_cast<uint8_t>(line_delta)) : Put(p, h.line);
+  p = (flags & kShortTime) ? Put(p, static_cast<int32_t>(time_delta)) : Put(p, h.at_seconds);
+  if (flags & kHasNanos) p = Put(p, static_cast<uint32_t>(h.nanos()));
+  p = (flags & kShortAmount) ? Put(p, static_cast<uint32_t>(h.amount_fen)) : Put(p, h.amount_fen);
+  if (consumption && !(flags & kSameServing)) p = Put(p, h.serving_center);
+  if (consumption && !(flags & kSameService)) p = Put(p, h.service);
+  // The txn id as the length of what it shares with the last one, and the rest.
+  size_t common = 0;
+  const size_t limit = std::min<size_t>({txn_id.size(), prev->txn_id_len, 255});
+  while (common + 8 <= limit) {
+    uint64_t x, y;
+    std::memcpy(&x, txn_id.data() + common, 8);
+    std::memcpy(&y, prev->txn_id + common, 8);
+    if (x != y) break;
+    common += 8;
+  }
+  while (common < limit && txn_id[common] == prev->txn_id[common]) ++common;
+  const auto rest = static_cast<uint16_t>(txn_id.size() - common);
+  p = Put(p, static_cast<uint8_t>(common));
+  p = Put(p, rest);
+  CopySmall(p, txn_id.data() + common, rest);
+  p += rest;
+  if (!ref.empty()) {
+    p = Put(p, static_cast<uint16_t>(ref.size()));
+    std::memcpy(p, ref.data(), ref.size());
+    p += ref.size();
+  }
+  prev->card = h.card;
+  prev->file = h.file;
+  prev->line = h.line;
+  prev->at_seconds = h.at_seconds;
+  if (consumption) {
+    prev->serving = h.serving_center;
+    prev->service = h.service;
+  }
+  CopySmall(prev->txn_id + common, txn_id.data() + common, rest);
+  prev->txn_id_len = static_cast<uint16_t>(txn_id.size());
+  return static_cast<size_t>(p - out);
+}
+
+void DecodeEvents(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, ByteBuffer* out) {
+  out->clear();
+  size_t at = 0;
+  auto holder = std::make_unique<EventDelta>();  // 4 KB of id: not on the stack of a worker
+  EventDelta& prev = *holder;
+  for (uint32_t extent : extents) {
+    Reader r(bytes.data() + at, bytes.data() + at + extent);
+    at += extent;
+    prev.Reset();
+    while (!r.done()) {
+      const auto flags = r.Get<uint16_t>();
+      const auto kind = static_cast<TxnKind>((flags >> kKindShift) & 3);
+      const bool consumption = kind == TxnKind::kConsumption;
+      EventHeader h{};
+      h.card = (flags & kSameCard) ? prev.card : r.Get<int32_t>();
+      h.file = (flags & kSameFile) ? prev.file : r.Get<uint16_t>();
+      h.line = (flags & kShortLine) ? prev.line + r.Get<uint8_t>() : r.Get<uint32_t>();
+      h.at_seconds = (flags & kShortTime) ? prev.at_seconds + r.Get<int32_t>() : r.Get<int64_t>();
+      const uint32_t nanos = (flags & kHasNanos) ? r.Get<uint32_t>() : 0u;
+      if (nanos >= (1u << 30)) Reader::Bad();
+      h.nanos_kind = nanos | static_cast<uint32_t>(kind) << 30;
+      h.amount_fen = (flags & kShortAmount) ? int64_t{r.Get<uint32_t>()} : r.Get<int64_t>();
+      h.serving_center = -1;
+      if (consumption) {
+        h.serving_center = (flags & kSameServing) ? prev.serving : r.Get<int32_t>();
+        h.service = (flags & kSameService) ? prev.service : r.Get<uint16_t>();
+      }
+      const size_t common = r.Get<uint8_t>();
+      const size_t rest = r.Get<uint16_t>();
+      if (common > prev.txn_id_len || common + rest > kMaxTxnIdBytes) Reader::Bad();
+      CopySmall(prev.txn_id + common, r.Bytes(rest), rest);
+      prev.txn_id_len = static_cast<uint16_t>(common + rest);
+      std::string_view ref;
+      if (flags & kHasRef) {
+        const size_t n = r.Get<uint16_t>();
+        ref = std::string_view(r.Bytes(n), n);
+      }
+      h.id_len = prev.txn_id_len;
+      h.ref_len = static_cast<uint16_t>(ref.size());
+      const size_t size = out->size();
+      out->resize(size + h.record_bytes());
+      char* o = out->data() + size;
+      std::memcpy(o, &h, sizeof h);
+      CopySmall(o + sizeof h, prev.txn_id, prev.txn_id_len);
+      if (!ref.empty()) CopySmall(o + sizeof h + prev.txn_id_len, ref.data(), ref.size());
+      prev.card = h.card;
+      prev.file = h.file;
+      prev.line = h.line;
+      prev.at_seconds = h.at_seconds;
+      if (consumption) {
+        prev.serving = h.serving_center;
+        prev.service = h.service;
+      }
+    }
+  }
+}
+
+size_t EncodeDedup(const DedupRecord& d, bool fresh, DedupDelta* prev, char* out) {
+  if (fresh) *prev = DedupDelta();
+  const bool same_file = !fresh && d.file == prev->file;
+  char* p = out;
+  std::memcpy(p, &d.hash, sizeof d.hash);
+  p += sizeof d.hash;
+  *p++ = static_cast<char>((same_file ? 1 : 0) | (d.claimable ? 2 : 0) | (d.deposits ? 4 : 0));
+  if (!same_file) p = PutVarint(p, d.file);
+  p = PutVarint(p, ZigZag(static_cast<int64_t>(d.locator - (same_file ? prev->locator : 0))));
+  p = PutVarint(p, ZigZag(int64_t{d.line} - int64_t{same_file ? prev->line : 0}));
+  prev->file = d.file;
+  prev->locator = d.locator;
+  prev->line = d.line;
+  return static_cast<size_t>(p - out);
+}
+
+void DecodeDedup(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, ByteBuffer* out) {
+  out->clear();
+  size_t at = 0;
+  for (uint32_t extent : extents) {
+    Reader r(bytes.data() + at, bytes.data() + at + extent);
+    at += extent;
+    DedupDelta prev;
+    while (!r.done()) {
+      DedupRecord d{};
+      std::memcpy(&d.hash, r.Bytes(sizeof d.hash), sizeof d.hash);
+      const uint8_t flags = r.Byte();
+      d.file = (flags & 1) ? prev.file : static_cast<uint16_t>(r.Varint());
+      d.locator = static_cast<uint64_t>(static_cast<int64_t>((flags & 1) ? prev.locator : 0) + UnZigZag(r.Varint()));
+      d.line = static_cast<uint32_t>(int64_t{(flags & 1) ? prev.line : 0} + UnZigZag(r.Varint()));
+      d.claimable = (flags & 2) ? 1 : 0;
+      d.deposits = (flags & 4) ? 1 : 0;
+      const size_t size = out->size();
+      out->resize(size + sizeof d);
+      std::memcpy(out->data() + size, &d, sizeof d);
+      prev.file = d.file;
+      prev.locator = d.locator;
+      prev.line = d.line;
+    }
+  }
+}
 
 uint16_t ServiceNames::Intern(std::string_view name) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -124,7 +378,14 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
 
 TxnClassifier::TxnClassifier(const LedgerContext* ctx, PartitionedSpill* events, PartitionedSpill* dedup,
                              ExceptionLog* log, CountDeltas* counts)
-    : ctx_(ctx), events_(events), dedup_(dedup), log_(log), counts_(counts), dedup_per_family_(dedup->partitions() / 2) {}
+    : ctx_(ctx),
+      events_(events),
+      dedup_(dedup),
+      log_(log),
+      counts_(counts),
+      dedup_per_family_(dedup->partitions() / 2),
+      event_delta_(events->partitions()),
+      dedup_delta_(dedup->partitions()) {}
 
 void TxnClassifier::AddProblemRow(const TxnFile& f, int64_t line, ExceptionCode code, std::string_view detail) {
   CountDelta& count = (*counts_)[f.file];
@@ -148,6 +409,12 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   for (size_t i = 0; i < width; ++i) canonical[i] = cells[static_cast<size_t>(f.column_of[i])];
   const Cells c(canonical, width);
   const std::string_view txn_id = c[kTxnId];
+  const std::string_view ref_cell = c[f.deposits ? kDepositRefOrService : kConsumptionRef];
+  if (txn_id.size() > kMaxTxnIdBytes || ref_cell.size() > kMaxTxnIdBytes) {
+    ++count.rejected;
+    log_->Add(ExceptionCode::kTooLong, f.file, line, {}, {}, {}, -1, "a cell longer than 4096 bytes");
+    return;
+  }
   if (txn_id.empty()) {
     ++count.rejected;
     int32_t month = -1;
@@ -159,7 +426,11 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   const uint64_t hash = IdIndex::Hash(txn_id);
   const DedupRecord d{hash, locator, static_cast<uint32_t>(line), f.file, static_cast<uint8_t>(v.claimable ? 1 : 0),
                       static_cast<uint8_t>(f.deposits ? 1 : 0)};
-  dedup_.Append(DedupPartition(hash, f.deposits, dedup_per_family_), &d, sizeof d);
+  {
+    const uint32_t p = DedupPartition(hash, f.deposits, dedup_per_family_);
+    char* out = dedup_.Reserve(p, kMaxEncodedDedupBytes);
+    dedup_.Commit(p, EncodeDedup(d, dedup_.AtExtentStart(p), &dedup_delta_[p], out));
+  }
   switch (v.outcome) {
     case TxnVerdict::kRejected:
       ++count.rejected;
@@ -200,14 +471,11 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   if (v.kind == TxnKind::kRefund) ref = c[kConsumptionRef];
   h.id_len = static_cast<uint16_t>(txn_id.size());
   h.ref_len = static_cast<uint16_t>(ref.size());
-  const size_t bytes = h.record_bytes();
   if (lookups_.card != v.card || !lookups_.has_card) throw std::logic_error("the card lookup cache lost its card");
   const uint32_t partition = lookups_.partition;
-  char* out = events_.Reserve(partition, bytes);
-  std::memcpy(out, &h, sizeof h);
-  std::memcpy(out + sizeof h, txn_id.data(), txn_id.size());
-  if (!ref.empty()) std::memcpy(out + sizeof h + txn_id.size(), ref.data(), ref.size());
-  events_.Commit(partition, bytes);
+  char* out = events_.Reserve(partition, MaxEncodedEventBytes(txn_id.size(), ref.size()));
+  events_.Commit(partition,
+                 EncodeEvent(h, txn_id, ref, events_.AtExtentStart(partition), &event_delta_[partition], out));
 }
 
 void TxnClassifier::Prefetch(const TxnFile& f, Cells cells) {

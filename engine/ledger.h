@@ -36,6 +36,10 @@ namespace carecard {
 
 enum class TxnKind : uint8_t { kDeposit, kReversal, kConsumption, kRefund };
 
+// The longest txn_id or ref_txn_id the ledger keeps (the file reader rejects
+// longer cells as too_long; rows fed one at a time are held to the same).
+inline constexpr size_t kMaxTxnIdBytes = 4096;
+
 // The inputs refuse the run (exit status 2): too many distinct services, a
 // file too long, an input that changed while it was read.
 class RefusedError : public std::runtime_error {
@@ -132,6 +136,34 @@ struct EventView {
   }
 };
 
+// Spilled records are delta-encoded against the record before them in the
+// same extent (rows of a card come together: the card, file and service
+// repeat, lines and times grow by little, txn ids share their prefix), which
+// makes them about a third of their decoded size; decoding an extent gives
+// the fixed layouts above and below back. Encoders keep one state per
+// partition; an extent starts afresh (PartitionedSpill::Writer::AtExtentStart).
+struct EventDelta {
+  int32_t card = 0;
+  uint16_t file = 0;
+  uint32_t line = 0;
+  int64_t at_seconds = 0;
+  int32_t serving = -1;
+  uint16_t service = 0;
+  uint16_t txn_id_len = 0;
+  char txn_id[kMaxTxnIdBytes];
+  void Reset() {
+    card = 0, file = 0, line = 0, at_seconds = 0, serving = -1, service = 0, txn_id_len = 0;
+  }
+};
+// The encoded size is at most this for a record with these ids.
+inline size_t MaxEncodedEventBytes(size_t id_len, size_t ref_len) { return 64 + id_len + ref_len; }
+// Encodes `h` (and its ids) at `out`, relative to *prev (updated); returns the bytes written.
+size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_view ref, bool fresh, EventDelta* prev,
+                   char* out);
+// Decodes the extents of a partition into fixed-layout records (EventHeader + ids).
+// Throws SpillError on malformed bytes.
+void DecodeEvents(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, ByteBuffer* out);
+
 // Where a row with a txn_id was, for the duplicate check. 24 bytes.
 struct DedupRecord {
   uint64_t hash;     // IdIndex::Hash(txn_id)
@@ -142,6 +174,15 @@ struct DedupRecord {
   uint8_t deposits;   // family
 };
 static_assert(sizeof(DedupRecord) == 24);
+
+struct DedupDelta {
+  uint64_t locator = 0;
+  uint32_t line = 0;
+  uint16_t file = 0;
+};
+inline constexpr size_t kMaxEncodedDedupBytes = 40;
+size_t EncodeDedup(const DedupRecord& r, bool fresh, DedupDelta* prev, char* out);
+void DecodeDedup(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, ByteBuffer* out);
 
 // The dedup partition of a txn_id hash (per family).
 inline uint32_t DedupPartition(uint64_t hash, bool deposits, uint32_t per_family) {
@@ -203,6 +244,8 @@ class TxnClassifier {
   CountDeltas* counts_;
   std::string detail_;
   uint32_t dedup_per_family_;
+  std::vector<EventDelta> event_delta_;  // by elder partition
+  std::vector<DedupDelta> dedup_delta_;  // by dedup partition
   TxnLookupCache lookups_;
   std::string last_prefetched_;
   // Local cache of service ids: most rows name one of a few services.

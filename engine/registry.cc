@@ -283,7 +283,7 @@ bool RegistryBuilder::AddPerson(uint16_t file, int64_t line, Cells c) {
     e.birth_date = *birth;
     e.death_date = death;
     e.rural = hukou == "rural";
-    e.flags = flags;
+    e.flags = static_cast<uint8_t>(flags);
     reg_.elders.push_back(e);
   }
   if (!unknown.empty()) Warn(ExceptionCode::kUnknownFlag, file, line, "flag " + unknown + " is not a known flag and is ignored", id);
@@ -373,10 +373,10 @@ bool RegistryBuilder::AddCard(uint16_t file, int64_t line, Cells c) {
   Card card;
   card.elder = reg_.person_elder[static_cast<size_t>(p)];
   card.center = center;
-  card.card_type = type[0] - '0';
+  card.card_type = static_cast<int8_t>(type[0] - '0');
   card.issued_on = *issued;
   card.closed_on = closed;
-  card.line = line;
+  card.line = static_cast<uint32_t>(line);
   reg_.card_ids.Insert(card_no, card_hash);
   reg_.cards.push_back(card);
   return true;
@@ -463,10 +463,38 @@ RowOutcome RegistryBuilder::AddPlatformBalance(uint16_t file, int64_t line, Cell
 
 Registry RegistryBuilder::Finish() {
   const size_t elders = reg_.elders.size();
+  // Cards numbered in card_no order, so that card-months and statements come
+  // out in their files' order by index, with no sort: files usually list
+  // cards in that order already, and then nothing moves.
+  {
+    const size_t n = reg_.cards.size();
+    bool sorted = true;
+    for (size_t i = 1; i < n && sorted; ++i) {
+      sorted = reg_.card_ids.key(static_cast<int32_t>(i - 1)) < reg_.card_ids.key(static_cast<int32_t>(i));
+    }
+    if (!sorted) {
+      std::vector<int32_t> order(n);
+      for (size_t i = 0; i < n; ++i) order[i] = static_cast<int32_t>(i);
+      std::sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return reg_.card_ids.key(a) < reg_.card_ids.key(b); });
+      std::vector<int32_t> renumbered(n);
+      IdIndex ids;
+      ids.Reserve(n, 0);
+      std::vector<Card> cards(n);
+      for (size_t i = 0; i < n; ++i) {
+        renumbered[static_cast<size_t>(order[i])] = static_cast<int32_t>(i);
+        ids.Insert(reg_.card_ids.key(order[i]));
+        cards[i] = reg_.cards[static_cast<size_t>(order[i])];
+      }
+      for (auto& pb : reg_.platform_balances) pb.card = renumbered[static_cast<size_t>(pb.card)];
+      reg_.card_ids = std::move(ids);
+      reg_.cards = std::move(cards);
+    }
+  }
   // Each elder's rows as one contiguous range, in file order within the elder.
   auto by_elder = [](const auto& a, const auto& b) { return a.first < b.first; };
   std::stable_sort(assessments_.begin(), assessments_.end(), by_elder);
   std::stable_sort(enrollments_.begin(), enrollments_.end(), by_elder);
+  // An elder's cards by index (card_no order), as settling walks them.
   std::vector<std::pair<int32_t, int32_t>> cards;  // (elder, card)
   cards.reserve(reg_.cards.size());
   for (size_t i = 0; i < reg_.cards.size(); ++i) cards.emplace_back(reg_.cards[i].elder, static_cast<int32_t>(i));
@@ -480,13 +508,10 @@ Registry RegistryBuilder::Finish() {
     const auto me = static_cast<int32_t>(i);
     elder.assessments_begin = static_cast<uint32_t>(reg_.assessments.size());
     for (; a < assessments_.size() && assessments_[a].first == me; ++a) reg_.assessments.push_back(assessments_[a].second);
-    elder.assessments_end = static_cast<uint32_t>(reg_.assessments.size());
     elder.enrollments_begin = static_cast<uint32_t>(reg_.enrollments.size());
     for (; e < enrollments_.size() && enrollments_[e].first == me; ++e) reg_.enrollments.push_back(enrollments_[e].second);
-    elder.enrollments_end = static_cast<uint32_t>(reg_.enrollments.size());
     elder.cards_begin = static_cast<uint32_t>(reg_.elder_cards.size());
     for (; k < cards.size() && cards[k].first == me; ++k) reg_.elder_cards.push_back(cards[k].second);
-    elder.cards_end = static_cast<uint32_t>(reg_.elder_cards.size());
   }
   assert(a == assessments_.size() && e == enrollments_.size() && k == cards.size());
   std::stable_sort(reg_.platform_balances.begin(), reg_.platform_balances.end(),
@@ -499,9 +524,11 @@ Registry RegistryBuilder::Finish() {
   // Growth left up to half of some vectors unused: the registry lives for the whole run.
   reg_.elders.shrink_to_fit();
   reg_.cards.shrink_to_fit();
-  reg_.person_elder.shrink_to_fit();
   reg_.station_center.shrink_to_fit();
   reg_.platform_balances.shrink_to_fit();
+  // Persons are looked up only while the registry is read; their ids name elders in outputs.
+  std::vector<int32_t>().swap(reg_.person_elder);
+  reg_.person_ids.ReleaseLookup();
   std::vector<std::pair<int32_t, Assessment>>().swap(assessments_);
   std::vector<std::pair<int32_t, Enrollment>>().swap(enrollments_);
   id_numbers_ = IdIndex();

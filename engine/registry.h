@@ -67,28 +67,33 @@ struct Enrollment {
 };
 
 // One elder: one resident id. Attributes come from the first accepted person row.
+// Its assessments, enrolments and cards start at the begins here and end where
+// the next elder's start (Registry::AssessmentsOf etc.). 32 bytes.
 struct Elder {
   int32_t person = -1;  // that row's index in Registry::person_ids: its person_id names the elder in outputs
   Date birth_date;
   std::optional<Date> death_date;
+  uint32_t assessments_begin = 0;  // into Registry::assessments
+  uint32_t enrollments_begin = 0;  // into Registry::enrollments
+  uint32_t cards_begin = 0;        // into Registry::elder_cards, by card index
   bool rural = false;
-  uint32_t flags = 0;
-  uint32_t assessments_begin = 0, assessments_end = 0;  // into Registry::assessments
-  uint32_t enrollments_begin = 0, enrollments_end = 0;  // into Registry::enrollments
-  uint32_t cards_begin = 0, cards_end = 0;              // into Registry::elder_cards, in cards.csv order
+  uint8_t flags = 0;
   bool AliveOn(Date d) const { return !death_date || *death_date >= d; }
 };
+static_assert(sizeof(Elder) <= 32, "millions of elders are held at once");
 
+// 28 bytes.
 struct Card {
   int32_t elder = -1;
   int32_t center = -1;
-  int32_t card_type = 1;
   Date issued_on;
   std::optional<Date> closed_on;
-  int64_t line = 0;  // its row in cards.csv
+  uint32_t line = 0;  // its row in cards.csv
+  int8_t card_type = 1;
   bool ActiveOn(Date d) const { return issued_on <= d && (!closed_on || d <= *closed_on); }
   bool ActiveIn(YearMonth m) const { return issued_on <= m.last_day() && (!closed_on || *closed_on >= m.first_day()); }
 };
+static_assert(sizeof(Card) <= 28, "millions of cards are held at once");
 
 struct PlatformBalance {
   int32_t card = -1;
@@ -103,10 +108,10 @@ struct Registry {
   IdIndex center_ids;
   IdIndex station_ids;
   std::vector<int32_t> station_center;
-  IdIndex person_ids;                // every accepted person row, aliases included
-  std::vector<int32_t> person_elder;
+  IdIndex person_ids;                // every accepted person row, aliases included (keys only, once built)
+  std::vector<int32_t> person_elder; // while building
   std::vector<Elder> elders;
-  IdIndex card_ids;
+  IdIndex card_ids;                  // in card_no order: card indices sort as card numbers do
   std::vector<Card> cards;
   std::vector<Assessment> assessments;
   std::vector<Enrollment> enrollments;
@@ -123,12 +128,20 @@ struct Registry {
   const Elder& elder(int32_t i) const { return elders[static_cast<size_t>(i)]; }
   const Elder& elder_of(int32_t card) const { return elders[static_cast<size_t>(cards[static_cast<size_t>(card)].elder)]; }
   std::span<const Assessment> AssessmentsOf(const Elder& e) const {
-    return {assessments.data() + e.assessments_begin, e.assessments_end - e.assessments_begin};
+    const Elder* next = &e + 1;
+    const uint32_t end = next == elders.data() + elders.size() ? static_cast<uint32_t>(assessments.size()) : next->assessments_begin;
+    return {assessments.data() + e.assessments_begin, end - e.assessments_begin};
   }
   std::span<const Enrollment> EnrollmentsOf(const Elder& e) const {
-    return {enrollments.data() + e.enrollments_begin, e.enrollments_end - e.enrollments_begin};
+    const Elder* next = &e + 1;
+    const uint32_t end = next == elders.data() + elders.size() ? static_cast<uint32_t>(enrollments.size()) : next->enrollments_begin;
+    return {enrollments.data() + e.enrollments_begin, end - e.enrollments_begin};
   }
-  std::span<const int32_t> CardsOf(const Elder& e) const { return {elder_cards.data() + e.cards_begin, e.cards_end - e.cards_begin}; }
+  std::span<const int32_t> CardsOf(const Elder& e) const {
+    const Elder* next = &e + 1;
+    const uint32_t end = next == elders.data() + elders.size() ? static_cast<uint32_t>(elder_cards.size()) : next->cards_begin;
+    return {elder_cards.data() + e.cards_begin, end - e.cards_begin};
+  }
   std::span<const PlatformBalance> BalancesOf(int32_t card) const {
     const auto c = static_cast<size_t>(card);
     return {platform_balances.data() + card_balances_begin[c], card_balances_begin[c + 1] - card_balances_begin[c]};

@@ -53,8 +53,16 @@ namespace {
 // one comfortably, large enough that reading one back is a few large reads.
 constexpr uint32_t kMaxElderPartitions = 4096;
 constexpr uint32_t kMaxDedupPartitionsPerFamily = 1024;
-constexpr size_t kEventBufferBytes = 32u << 10;  // a worker's buffers stay in its L2
-constexpr size_t kDedupBufferBytes = 16u << 10;
+// A worker's write buffers, one per partition, share these budgets (they are
+// what it writes to for every row, so they should stay in its caches), with
+// each buffer between the bounds.
+constexpr size_t kEventBuffersBytes = 4u << 20;
+constexpr size_t kDedupBuffersBytes = 2u << 20;
+constexpr size_t kMaxBufferBytes = 32u << 10;
+// `smallest`: at least one record of the largest size fits.
+size_t BufferBytes(size_t budget, uint32_t partitions, size_t smallest) {
+  return std::clamp<size_t>(budget / std::max<uint32_t>(partitions, 1), smallest, std::max(smallest, kMaxBufferBytes));
+}
 
 uint32_t PartitionsFor(uint64_t bytes, uint64_t partition_bytes, uint32_t cap) {
   partition_bytes = std::max<uint64_t>(partition_bytes, 1);
@@ -285,8 +293,10 @@ void SettlementRun::FinishRegistry() {
     while (e < elders && s.ledger.elder_partition[e] == p) ++e;
     s.partition_elders[p].second = static_cast<int32_t>(e);
   }
-  s.events = std::make_unique<PartitionedSpill>(s.spill, k, kEventBufferBytes);
-  s.dedup = std::make_unique<PartitionedSpill>(s.spill, 2 * s.dedup_per_family, kDedupBufferBytes);
+  s.events = std::make_unique<PartitionedSpill>(
+      s.spill, k, BufferBytes(kEventBuffersBytes, k, MaxEncodedEventBytes(kMaxTxnIdBytes, kMaxTxnIdBytes)));
+  s.dedup = std::make_unique<PartitionedSpill>(s.spill, 2 * s.dedup_per_family,
+                                               BufferBytes(kDedupBuffersBytes, 2 * s.dedup_per_family, 4096));
 }
 
 const Registry& SettlementRun::registry() const { return impl_->registry; }
@@ -335,7 +345,8 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   struct DedupWork {
     std::unique_ptr<ExceptionLog> log;
     DedupOutcome outcome;
-    ByteBuffer bytes;
+    ByteBuffer encoded, bytes;
+    std::vector<uint32_t> extents;
     std::vector<uint64_t> table;
   };
   std::vector<DedupWork> dedup_work(static_cast<size_t>(threads));
@@ -346,12 +357,14 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   }
   ParallelFor(threads, s.dedup->partitions(), [&](size_t p, int worker) {
     DedupWork& w = dedup_work[static_cast<size_t>(worker)];
-    s.dedup->ReadPartition(static_cast<uint32_t>(p), &w.bytes);
+    s.dedup->ReadPartition(static_cast<uint32_t>(p), &w.encoded, &w.extents);
+    DecodeDedup(w.encoded, w.extents, &w.bytes);
     ResolveDuplicates(s.ledger, composite, w.bytes, &w.table, w.log.get(), &w.outcome);
   });
   std::vector<std::vector<uint64_t>> rejected_events(s.elder_partitions);
   for (auto& w : dedup_work) {
     w.bytes = ByteBuffer();
+    w.encoded = ByteBuffer();
     std::vector<uint64_t>().swap(w.table);
     for (uint32_t p = 0; p < s.elder_partitions; ++p) {
       auto& from = w.outcome.rejected_events[p];
@@ -360,6 +373,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   }
   for (auto& r : rejected_events) std::sort(r.begin(), r.end());
   phase("duplicates");
+  result.spilled_bytes = s.events->TotalBytes() + s.dedup->TotalBytes();
 
   // Step 2b: elders, by partition.
   SettleContext ctx;
@@ -377,18 +391,20 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   for (size_t f = 0; f < file_count; ++f) {
     if (s.kinds[f] == InputKind::kCards) ctx.cards_file = static_cast<uint16_t>(f);
   }
+  std::vector<bool> book_card_matched(s.book.cards.size(), false);  // a card of the registry too
   if (!s.book.cards.empty()) {
     ctx.book_card_of.assign(reg.cards.size(), -1);
     for (size_t b = 0; b < s.book.cards.size(); ++b) {
       const int32_t card = reg.card_ids.Find(s.book.cards[b].card_no);
       if (card >= 0) ctx.book_card_of[static_cast<size_t>(card)] = static_cast<int32_t>(b);
+      book_card_matched[b] = card >= 0;
     }
   }
   const size_t period_months = ctx.months.current.size();
   std::vector<CardMonth> card_month_slots;
   std::vector<StatementLine> statement_slots;
   if (!s.options.row_checks_only) {  // row checks write no card-month and no statement
-    card_month_slots.resize(reg.cards.size() * period_months);
+    card_month_slots.resize(reg.cards.size() * period_months);  // month by month, then card by card
     statement_slots.resize(reg.cards.size());
   }
   ctx.card_month_slots = card_month_slots.data();
@@ -410,10 +426,13 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
       result.explanation = std::move(x);
     }
   }
+  // Cards are not looked up by number again: only their numbers are needed now.
+  s.registry.card_ids.ReleaseLookup();
   struct SettleWork {
     std::unique_ptr<ExceptionLog> log;
     PartitionOutput out;
-    ByteBuffer bytes;
+    ByteBuffer encoded, bytes;
+    std::vector<uint32_t> extents;
   };
   std::vector<SettleWork> settle_work(static_cast<size_t>(threads));
   for (auto& w : settle_work) {
@@ -423,12 +442,16 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   ParallelFor(threads, partitions.size(), [&](size_t task, int worker) {
     const uint32_t p = partitions[task];
     SettleWork& w = settle_work[static_cast<size_t>(worker)];
-    s.events->ReadPartition(p, &w.bytes);
+    s.events->ReadPartition(p, &w.encoded, &w.extents);
+    DecodeEvents(w.encoded, w.extents, &w.bytes);
     SettlePartition(ctx, s.partition_elders[p].first, s.partition_elders[p].second, w.bytes, rejected_events[p],
                     w.log.get(), &w.out);
   });
 
-  for (auto& w : settle_work) w.bytes = ByteBuffer();
+  for (auto& w : settle_work) {
+    w.bytes = ByteBuffer();
+    w.encoded = ByteBuffer();
+  }
   phase("elders");
   // Counts: every row read is accepted, rejected or deferred exactly once.
   result.counts.resize(file_count);
@@ -482,34 +505,20 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
 
   phase("exceptions");
   // Merge by centre and sort: the order is fixed by the data, never by the threads.
-  // Card-months by month, then card_no; statements by card_no.
-  std::vector<uint32_t> by_card_no(reg.cards.size());
-  std::iota(by_card_no.begin(), by_card_no.end(), 0u);
-  auto card_no_less = [&](uint32_t a, uint32_t b) {
-    return reg.card_no(static_cast<int32_t>(a)) < reg.card_no(static_cast<int32_t>(b));
-  };
-  if (!std::is_sorted(by_card_no.begin(), by_card_no.end(), card_no_less)) {
-    std::sort(by_card_no.begin(), by_card_no.end(), card_no_less);
-  }
-  size_t card_months = 0, statements = 0;
-  for (const CardMonth& cm : card_month_slots) card_months += cm.card >= 0;
-  for (const StatementLine& l : statement_slots) statements += l.card >= 0;
-  r.card_months.reserve(card_months);
-  for (size_t m = 0; m < period_months; ++m) {
-    for (uint32_t card : by_card_no) {
-      const CardMonth& cm = card_month_slots[static_cast<size_t>(card) * period_months + m];
-      if (cm.card >= 0) r.card_months.push_back(cm);
+  // Card-months by month, then card_no; statements by card_no. Card indices
+  // sort as card numbers do (RegistryBuilder::Finish) and the slots are laid
+  // out month by month, so both are their slots with the empty ones left out.
+  auto compact = [](auto& slots) {
+    size_t kept = 0;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i].card >= 0) slots[kept++] = slots[i];
     }
-  }
-  std::vector<CardMonth>().swap(card_month_slots);
-  r.statements.reserve(statements);
-  for (uint32_t card : by_card_no) {
-    if (statement_slots[card].card >= 0) r.statements.push_back(statement_slots[card]);
-  }
-  std::vector<StatementLine>().swap(statement_slots);
-  std::vector<uint32_t> rank(reg.cards.size());
-  for (uint32_t i = 0; i < by_card_no.size(); ++i) rank[by_card_no[i]] = i;
-  std::vector<uint32_t>().swap(by_card_no);
+    slots.resize(kept);
+  };
+  compact(card_month_slots);
+  r.card_months = std::move(card_month_slots);
+  compact(statement_slots);
+  r.statements = std::move(statement_slots);
   ConsumptionTotals consumption;
   for (auto& w : settle_work) {
     std::move(w.out.adjustments.begin(), w.out.adjustments.end(), std::back_inserter(r.adjustments));
@@ -525,9 +534,10 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   // Cards that left the registry: their balance leaves with them, and their
   // paid closed months are reversed.
   const SettledMonths& months = ctx.months;
+  const size_t registry_statements = r.statements.size();
   for (size_t b = 0; b < s.book.cards.size(); ++b) {
     const BookState::Card& bc = s.book.cards[b];
-    if (reg.card_ids.Find(bc.card_no) >= 0) continue;
+    if (book_card_matched[b]) continue;
     if (bc.has_statement) {
       StatementLine line;
       line.book_card = static_cast<int32_t>(b);
@@ -545,13 +555,16 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
                                              m.subsidy, Money(), -m.subsidy, "removed"});
     }
   }
-  auto statement_card_no = [&](const StatementLine& l) -> std::string_view {
-    return l.card >= 0 ? reg.card_no(l.card) : std::string_view(s.book.cards[static_cast<size_t>(l.book_card)].card_no);
-  };
-  std::stable_sort(r.statements.begin(), r.statements.end(), [&](const StatementLine& a, const StatementLine& b) {
-    if (a.card >= 0 && b.card >= 0) return rank[static_cast<size_t>(a.card)] < rank[static_cast<size_t>(b.card)];
-    return statement_card_no(a) < statement_card_no(b);
-  });
+  // The cards that left come in card_no order (the book's); merge them in.
+  if (r.statements.size() > registry_statements) {
+    auto statement_card_no = [&](const StatementLine& l) -> std::string_view {
+      return l.card >= 0 ? reg.card_no(l.card) : std::string_view(s.book.cards[static_cast<size_t>(l.book_card)].card_no);
+    };
+    std::inplace_merge(r.statements.begin(), r.statements.begin() + static_cast<ptrdiff_t>(registry_statements),
+                       r.statements.end(), [&](const StatementLine& a, const StatementLine& b) {
+                         return statement_card_no(a) < statement_card_no(b);
+                       });
+  }
   std::sort(r.adjustments.begin(), r.adjustments.end(), [](const AdjustmentLine& a, const AdjustmentLine& b) {
     return std::tie(a.original_month, a.card_no) < std::tie(b.original_month, b.card_no);
   });

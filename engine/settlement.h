@@ -66,6 +66,7 @@ struct RunResult {
   std::optional<CardMonthExplanation> explanation;  // explain runs; found = false for an unknown card
   std::unique_ptr<SpillStore> owned_spill;  // the in-memory spill, when RunOptions::spill was null
   uint32_t elder_partitions = 0;
+  uint64_t spilled_bytes = 0;  // transaction and txn id records, as spilled
   // How long each step of Finish took, in milliseconds (CARECARD_TIMINGS prints them).
   std::vector<std::pair<std::string, int64_t>> phases;
 };

@@ -3,18 +3,16 @@
 #include <cassert>
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 namespace carecard {
 
-void ByteBuffer::resize(size_t n) {
-  if (n > capacity_) {
-    const size_t capacity = std::max(n, capacity_ + capacity_ / 2);
-    std::unique_ptr<char[]> bigger(new char[capacity]);
-    if (size_ > 0) std::memcpy(bigger.get(), bytes_.get(), size_);
-    bytes_ = std::move(bigger);
-    capacity_ = capacity;
-  }
-  size_ = n;
+void ByteBuffer::Grow(size_t n) {
+  const size_t capacity = std::max(n, capacity_ + capacity_ / 2);
+  std::unique_ptr<char[]> bigger(new char[capacity]);
+  if (size_ > 0) std::memcpy(bigger.get(), bytes_.get(), size_);
+  bytes_ = std::move(bigger);
+  capacity_ = capacity;
 }
 
 uint64_t MemorySpillStore::Append(const void* data, size_t n) {
@@ -64,12 +62,16 @@ void PartitionedSpill::AddExtent(uint32_t partition, const char* data, size_t n)
   bytes_[partition] += n;
 }
 
-void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out) const {
+void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out, std::vector<uint32_t>* sizes) const {
   std::vector<Extent> extents;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     extents = extents_[partition];
     out->resize(static_cast<size_t>(bytes_[partition]));
+  }
+  if (sizes) {
+    sizes->clear();
+    for (const Extent& e : extents) sizes->push_back(e.bytes);
   }
   size_t at = 0;
   for (const Extent& e : extents) {
@@ -91,7 +93,7 @@ uint64_t PartitionedSpill::TotalBytes() const {
 }
 
 PartitionedSpill::Writer::Writer(PartitionedSpill* spill)
-    : spill_(spill), buffers_(spill->partitions_), used_(spill->partitions_, 0) {}
+    : spill_(spill), buffer_bytes_(spill->buffer_bytes_), buffers_(spill->partitions_), used_(spill->partitions_, 0) {}
 
 PartitionedSpill::Writer::~Writer() {
   // A writer destroyed by an exception must not throw again.
@@ -101,8 +103,8 @@ PartitionedSpill::Writer::~Writer() {
   }
 }
 
-char* PartitionedSpill::Writer::Reserve(uint32_t partition, size_t n) {
-  assert(partition < used_.size() && n <= spill_->buffer_bytes_);
+char* PartitionedSpill::Writer::ReserveSlow(uint32_t partition, size_t n) {
+  if (partition >= used_.size() || n > spill_->buffer_bytes_) throw std::logic_error("a spill record larger than its buffer");
   if (!buffers_[partition]) buffers_[partition].reset(new char[spill_->buffer_bytes_]);
   if (used_[partition] + n > spill_->buffer_bytes_) FlushPartition(partition);
   return buffers_[partition].get() + used_[partition];

@@ -38,10 +38,14 @@ class ByteBuffer {
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
   // Contents up to min(size(), n) are kept.
-  void resize(size_t n);
+  void resize(size_t n) {
+    if (n > capacity_) Grow(n);
+    size_ = n;
+  }
   void clear() { size_ = 0; }
 
  private:
+  void Grow(size_t n);
   std::unique_ptr<char[]> bytes_;
   size_t size_ = 0;
   size_t capacity_ = 0;
@@ -90,21 +94,32 @@ class PartitionedSpill {
     void Append(uint32_t partition, const void* data, size_t n);
     // Room for `n` bytes in the partition's buffer, to write a record in place;
     // then Commit(n). REQUIRES: n <= buffer_bytes.
-    char* Reserve(uint32_t partition, size_t n);
+    char* Reserve(uint32_t partition, size_t n) {
+      if (partition < used_.size() && buffers_[partition] && used_[partition] + n <= buffer_bytes_) {
+        return buffers_[partition].get() + used_[partition];
+      }
+      return ReserveSlow(partition, n);
+    }
     void Commit(uint32_t partition, size_t n) { used_[partition] += n; }
+    // True when the partition's buffer holds nothing: the next record starts
+    // an extent (delta encodings restart there). Call after Reserve.
+    bool AtExtentStart(uint32_t partition) const { return used_[partition] == 0; }
     void Flush();
 
    private:
     void FlushPartition(uint32_t partition);
+    char* ReserveSlow(uint32_t partition, size_t n);
     PartitionedSpill* spill_;
+    size_t buffer_bytes_;
     std::vector<std::unique_ptr<char[]>> buffers_;  // allocated on first use
     std::vector<size_t> used_;
   };
 
   uint32_t partitions() const { return partitions_; }
   size_t buffer_bytes() const { return buffer_bytes_; }
-  // Every byte appended to `partition` by writers that have flushed.
-  void ReadPartition(uint32_t partition, ByteBuffer* out) const;
+  // Every byte appended to `partition` by writers that have flushed; with
+  // `extents`, the size of each extent, in the order of `out`.
+  void ReadPartition(uint32_t partition, ByteBuffer* out, std::vector<uint32_t>* extents = nullptr) const;
   uint64_t PartitionBytes(uint32_t partition) const;
   uint64_t TotalBytes() const;
 

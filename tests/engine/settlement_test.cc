@@ -457,3 +457,41 @@ TEST(settlement, a_period_spanning_a_version_change_settles_each_month_under_its
 
 }  // namespace
 }  // namespace carecard
+
+namespace carecard {
+namespace {
+
+TEST(settlement, cards_listed_out_of_number_order_come_out_in_card_no_order) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Person("P2", "1951-03-10");
+  w.Person("P3", "1952-03-10");
+  w.Card("K9", "P1", 1);
+  w.Card("K1", "P2", 1);
+  w.Card("K5", "P3", 1);
+  w.Deposit("D1", "K9", "100.00", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D2", "K1", "100.00", "2024-01-08T09:00:00+08:00");
+  w.Deposit("D3", "K5", "99.00", "2024-01-08T09:00:00+08:00");
+  // The platform's balance of K9 (cards.csv's first row) is checked against K9's own: 150.00.
+  w.balances.push_back({"K9", "2024-01-31", "120.00"});
+  auto r = w.Settle("2024-B1");
+  std::vector<std::string> order;
+  for (const auto& cm : r.card_months) {
+    if (cm.month == YearMonth::Of(2024, 1)) order.push_back(std::string(r.registry.card_no(cm.card)));
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"K1", "K5", "K9"}));
+  ASSERT_EQ(r.statements.size(), 3u);
+  EXPECT_EQ(r.statements[0].card_no, "K1");
+  EXPECT_EQ(r.statements[2].card_no, "K9");
+  EXPECT_EQ(r.statements[2].closing.ToString(), "150.00");  // 100 + January's 50
+  EXPECT_EQ(FindCardMonth(r, w, "K5", "2024-01")->status, CardMonthStatus::kBelowThreshold);
+  ASSERT_EQ(CountCode(r.exceptions, "balance_mismatch"), 1);
+  for (const auto& e : r.exceptions) {
+    if (e.code == "balance_mismatch") {
+      EXPECT_EQ(e.card_no, "K9");
+    }
+  }
+}
+
+}  // namespace
+}  // namespace carecard

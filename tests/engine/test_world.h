@@ -214,10 +214,10 @@ inline Settled World::Settle(const std::string& period_name, const BookState& bo
 }
 
 // The card-month of `card_no` in `month`, or a default (card -1) when absent.
-inline const CardMonthView* FindCardMonth(const Settled& r, const World& w, const std::string& card_no,
+inline const CardMonthView* FindCardMonth(const Settled& r, [[maybe_unused]] const World& w, const std::string& card_no,
                                           const std::string& month) {
   for (const auto& cm : r.card_months) {
-    if (cm.month.ToString() == month && w.cards[static_cast<size_t>(cm.card)][0] == card_no) return &cm;
+    if (cm.month.ToString() == month && r.registry.card_no(cm.card) == card_no) return &cm;
   }
   return nullptr;
 }
