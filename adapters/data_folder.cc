@@ -295,8 +295,6 @@ bool LoadRegistryFile(const std::string& dir, uint16_t file, InputFileInfo* info
   const std::string path = (std::filesystem::path(dir) / info->file).string();
   std::error_code size_error;
   const auto size = std::filesystem::file_size(path, size_error);
-  // Registry rows are 40 to 90 bytes: room for a row every 40 keeps the indexes from growing.
-  if (!size_error) run->ReserveRegistryRows(file, static_cast<size_t>(size / 40) + 16);
   auto reader = CsvChunkReader::Open(path, options.block_bytes, error);
   if (!reader) return false;
   CsvBlock block;
@@ -304,7 +302,16 @@ bool LoadRegistryFile(const std::string& dir, uint16_t file, InputFileInfo* info
   std::vector<std::string> header;
   bool have_header = false;
   int64_t rows = 0;
+  bool reserved = false;
   while (reader->Next(&block)) {
+    if (!reserved && !size_error && block.end > block.begin) {
+      // Room for the rows the file holds, estimated from the first block's
+      // lines per byte, so that the indexes do not grow while it is read.
+      reserved = true;
+      const auto lines = static_cast<uint64_t>(CountLineFeeds(block.bytes.data() + block.begin, block.end - block.begin));
+      const uint64_t estimate = (lines + 1) * static_cast<uint64_t>(size) / (block.end - block.begin);
+      run->ReserveRegistryRows(file, static_cast<size_t>(estimate + estimate / 16 + 16));
+    }
     if (block.long_row) {
       if (!have_header) {
         row.line = block.long_row_line;

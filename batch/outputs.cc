@@ -235,7 +235,7 @@ std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const 
       w.Cell(s.flows.subsidies);
       w.Cell(s.flows.consumption);
       w.Cell(s.flows.refunds);
-      w.Cell(s.closing);
+      w.Cell(s.closing());
       w.EndRow();
     }
     return w.Finish();
@@ -245,9 +245,9 @@ std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const 
     w.Row({"period", "serving_center_id", "home_center_id", "service", "transactions", "amount"});
     for (const auto& c : r.consumption_by_center) {
       w.Word(p);
-      w.Cell(c.serving_center_id);
-      w.Cell(c.home_center_id);
-      w.Cell(c.service);
+      w.Cell(reg.center_id(c.serving_center));
+      w.Cell(reg.center_id(c.home_center));
+      w.Cell(r.services[c.service]);
       w.Cell(c.transactions);
       w.Cell(c.amount);
       w.EndRow();

@@ -446,12 +446,11 @@ class PartitionSettler {
       }
     }
     line.flows = cumulative - closed_sum;
-    line.closing = line.opening + line.flows.Net();
-    if (line.closing != cumulative.Net()) {
+    if (line.closing() != cumulative.Net()) {
       throw std::runtime_error("the book's closed statements for card " + std::string(reg_.card_no(card_index)) +
                                " do not add up to their last closing balance; the book has been altered");
     }
-    if (!line.opening.is_zero() || !line.flows.IsZero() || !line.closing.is_zero()) {
+    if (!line.opening.is_zero() || !line.flows.IsZero() || !line.closing().is_zero()) {
       if (static_cast<size_t>(card_index) >= ctx_.card_slot_count) throw std::logic_error("a statement without its slot");
       ctx_.statement_slots[static_cast<size_t>(card_index)] = line;
     }
@@ -769,7 +768,7 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
     EventHeader h;
     std::memcpy(&h, records.data() + at, sizeof h);
     if (rejected.empty() || !std::binary_search(rejected.begin(), rejected.end(), RowKey(h.file, h.line))) {
-      const int32_t elder = ctx.card_elder[static_cast<size_t>(h.card)];
+      const int32_t elder = ctx.registry->cards[static_cast<size_t>(h.card)].elder;
       if (elder < elder_begin || elder >= elder_end) throw std::logic_error("events of an elder outside its partition");
       const auto e = static_cast<uint32_t>(elder - elder_begin);
       ++start[e + 1];

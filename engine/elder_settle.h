@@ -114,7 +114,6 @@ struct SettleContext {
   const Registry* registry = nullptr;
   const BookState* book = nullptr;
   std::vector<int32_t> book_card_of;  // registry card -> index in book->cards, or -1
-  std::vector<int32_t> card_elder;    // registry card -> its elder (compact: read for every event)
   SettledMonths months;
   UtcOffset zone;
   const FileNames* files = nullptr;

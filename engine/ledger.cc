@@ -486,6 +486,13 @@ void TxnClassifier::Prefetch(const TxnFile& f, Cells cells) {
   ctx_->registry->card_ids.Prefetch(IdIndex::Hash(card_no));
 }
 
+void TxnClassifier::Release() {
+  events_.Release();
+  dedup_.Release();
+  std::vector<EventDelta>().swap(event_delta_);
+  std::vector<DedupDelta>().swap(dedup_delta_);
+}
+
 void TxnClassifier::Flush() {
   events_.Flush();
   dedup_.Flush();

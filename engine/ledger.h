@@ -235,6 +235,8 @@ class TxnClassifier {
   // A hint that AddRow(f, ..., cells) comes soon: starts loading its card's slot.
   void Prefetch(const TxnFile& f, Cells cells);
   void Flush();
+  // Flushes and frees the buffers, once the rows are all in: the classifier is spent.
+  void Release();
 
  private:
   const LedgerContext* ctx_;

@@ -518,9 +518,12 @@ Registry RegistryBuilder::Finish() {
                    [](const PlatformBalance& x, const PlatformBalance& y) {
                      return x.card != y.card ? x.card < y.card : x.as_of < y.as_of;
                    });
-  reg_.card_balances_begin.assign(reg_.cards.size() + 1, 0);
-  for (const auto& pb : reg_.platform_balances) ++reg_.card_balances_begin[static_cast<size_t>(pb.card) + 1];
-  for (size_t i = 1; i < reg_.card_balances_begin.size(); ++i) reg_.card_balances_begin[i] += reg_.card_balances_begin[i - 1];
+  // Offsets by card only when there are balances at all (most runs have none).
+  if (!reg_.platform_balances.empty()) {
+    reg_.card_balances_begin.assign(reg_.cards.size() + 1, 0);
+    for (const auto& pb : reg_.platform_balances) ++reg_.card_balances_begin[static_cast<size_t>(pb.card) + 1];
+    for (size_t i = 1; i < reg_.card_balances_begin.size(); ++i) reg_.card_balances_begin[i] += reg_.card_balances_begin[i - 1];
+  }
   // Growth left up to half of some vectors unused: the registry lives for the whole run.
   reg_.elders.shrink_to_fit();
   reg_.cards.shrink_to_fit();

@@ -118,7 +118,7 @@ struct Registry {
   std::vector<int32_t> elder_cards;
   IdIndex institution_ids;
   std::vector<PlatformBalance> platform_balances;  // by card, then as_of, then file order
-  std::vector<uint32_t> card_balances_begin;       // cards.size() + 1 offsets into platform_balances
+  std::vector<uint32_t> card_balances_begin;       // cards.size() + 1 offsets into platform_balances; empty without any
 
   std::string_view card_no(int32_t card) const { return card_ids.key(card); }
   std::string_view center_id(int32_t center) const { return centers[static_cast<size_t>(center)].center_id; }
@@ -143,6 +143,7 @@ struct Registry {
     return {elder_cards.data() + e.cards_begin, end - e.cards_begin};
   }
   std::span<const PlatformBalance> BalancesOf(int32_t card) const {
+    if (card_balances_begin.empty()) return {};
     const auto c = static_cast<size_t>(card);
     return {platform_balances.data() + card_balances_begin[c], card_balances_begin[c + 1] - card_balances_begin[c]};
   }

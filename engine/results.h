@@ -62,11 +62,15 @@ struct StatementLine {
   int32_t book_card = -1;
   Money opening;
   Flows flows;
-  Money closing;
+  // opening + flows, exactly (elder_settle.h checks it against the balance walk).
+  Money closing() const { return opening + flows.Net(); }
 };
+static_assert(sizeof(StatementLine) == 56, "one per card");
 
+// Centres are registry indices, the service an index into SettlementResult::services.
 struct ConsumptionByCenterLine {
-  std::string serving_center_id, home_center_id, service;
+  int32_t serving_center = -1, home_center = -1;
+  uint16_t service = 0;
   int64_t transactions = 0;
   Money amount;
 };
@@ -86,7 +90,8 @@ struct SettlementResult {
   std::vector<AdjustmentLine> adjustments;
   std::vector<PayoutLine> payouts;
   std::vector<StatementLine> statements;  // by card_no
-  std::vector<ConsumptionByCenterLine> consumption_by_center;
+  std::vector<ConsumptionByCenterLine> consumption_by_center;  // by serving centre id, home centre id, service
+  std::vector<std::string> services;                           // names of the services consumption names
   std::vector<HomebedExclusionLine> homebed_exclusions;
   ExceptionSet exceptions;  // every exception of the run, rows and card-months
   ControlTotals totals;

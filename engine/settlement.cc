@@ -51,7 +51,7 @@ namespace {
 
 // Partitions of a few MB of records each: small enough that a thread holds
 // one comfortably, large enough that reading one back is a few large reads.
-constexpr uint32_t kMaxElderPartitions = 4096;
+constexpr uint32_t kMaxElderPartitions = 8192;
 constexpr uint32_t kMaxDedupPartitionsPerFamily = 1024;
 // A worker's write buffers, one per partition, share these budgets (they are
 // what it writes to for every row, so they should stay in its caches), with
@@ -328,7 +328,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   if (!s.registry_done) FinishRegistry();
   const int threads = s.options.threads;
   const size_t file_count = s.names->size();
-  for (auto& w : s.workers) w->Flush();
+  for (auto& w : s.workers) w->Release();  // every row is in: the write buffers go
 
   RunResult result;
   auto phase_start = std::chrono::steady_clock::now();
@@ -386,8 +386,6 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   ctx.files = s.names.get();
   ctx.services = &s.services;
   ctx.row_checks_only = s.options.row_checks_only;
-  ctx.card_elder.resize(reg.cards.size());
-  for (size_t c = 0; c < reg.cards.size(); ++c) ctx.card_elder[c] = reg.cards[c].elder;
   for (size_t f = 0; f < file_count; ++f) {
     if (s.kinds[f] == InputKind::kCards) ctx.cards_file = static_cast<uint16_t>(f);
   }
@@ -426,8 +424,10 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
       result.explanation = std::move(x);
     }
   }
-  // Cards are not looked up by number again: only their numbers are needed now.
+  // Cards are not looked up by number again: only their numbers are needed now;
+  // rows are not routed to partitions again.
   s.registry.card_ids.ReleaseLookup();
+  std::vector<uint32_t>().swap(s.ledger.card_partition);
   struct SettleWork {
     std::unique_ptr<ExceptionLog> log;
     PartitionOutput out;
@@ -519,16 +519,23 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   r.card_months = std::move(card_month_slots);
   compact(statement_slots);
   r.statements = std::move(statement_slots);
+  // Consumption sums of every worker in one table (each worker's freed as it is merged).
   ConsumptionTotals consumption;
   for (auto& w : settle_work) {
     std::move(w.out.adjustments.begin(), w.out.adjustments.end(), std::back_inserter(r.adjustments));
     std::move(w.out.homebed.begin(), w.out.homebed.end(), std::back_inserter(r.homebed_exclusions));
-    w.out.consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
-      auto& total_sum = consumption[key];
-      total_sum.transactions += sum.transactions;
-      total_sum.amount += sum.amount;
-    });
+    if (consumption.size() == 0) {
+      consumption = std::move(w.out.consumption);
+    } else {
+      w.out.consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
+        auto& total_sum = consumption[key];
+        total_sum.transactions += sum.transactions;
+        total_sum.amount += sum.amount;
+      });
+    }
+    w.out.consumption = ConsumptionTotals();
   }
+
 
 
   // Cards that left the registry: their balance leaves with them, and their
@@ -543,7 +550,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
       line.book_card = static_cast<int32_t>(b);
       line.opening = bc.last_closing;
       line.flows = Flows() - bc.flows_sum;
-      if (line.opening + line.flows.Net() != line.closing) {
+      if (!line.closing().is_zero()) {
         throw std::runtime_error("the book's closed statements for card " + bc.card_no + " do not add up; the book has been altered");
       }
       if (!line.opening.is_zero() || !line.flows.IsZero()) r.statements.push_back(line);
@@ -569,6 +576,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     return std::tie(a.original_month, a.card_no) < std::tie(b.original_month, b.card_no);
   });
 
+  phase("merge: card-months, statements, adjustments");
   // Payouts by centre.
   struct PayoutSum {
     int64_t paid_cards = 0;
@@ -622,17 +630,40 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     r.payouts.push_back(std::move(line));
   }
 
-  consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
-    r.consumption_by_center.push_back(ConsumptionByCenterLine{std::string(reg.center_id(key.serving)),
-                                                              std::string(reg.center_id(key.home)),
-                                                              std::string(s.services.name(key.service)),
-                                                              sum.transactions, sum.amount});
-  });
-  std::sort(r.consumption_by_center.begin(), r.consumption_by_center.end(),
-            [](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) {
-              return std::tie(a.serving_center_id, a.home_center_id, a.service) <
-                     std::tie(b.serving_center_id, b.home_center_id, b.service);
-            });
+  phase("merge: payouts");
+  // In the file's order: centres and services ranked by their ids and names
+  // once, then the lines sorted by ranks, not strings.
+  {
+    std::vector<uint32_t> center_rank(reg.centers.size());
+    {
+      std::vector<uint32_t> order(reg.centers.size());
+      std::iota(order.begin(), order.end(), 0u);
+      std::sort(order.begin(), order.end(),
+                [&](uint32_t a, uint32_t b) { return reg.centers[a].center_id < reg.centers[b].center_id; });
+      for (uint32_t i = 0; i < order.size(); ++i) center_rank[order[i]] = i;
+    }
+    std::vector<std::string>& service_names = r.services;
+    service_names.resize(s.services.size());
+    for (size_t i = 0; i < service_names.size(); ++i) service_names[i] = std::string(s.services.name(static_cast<uint16_t>(i)));
+    std::vector<uint32_t> service_rank(service_names.size());
+    {
+      std::vector<uint32_t> order(service_names.size());
+      std::iota(order.begin(), order.end(), 0u);
+      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return service_names[a] < service_names[b]; });
+      for (uint32_t i = 0; i < order.size(); ++i) service_rank[order[i]] = i;
+    }
+    auto& lines = r.consumption_by_center;
+    lines.reserve(consumption.size());
+    consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
+      lines.push_back(ConsumptionByCenterLine{key.serving, key.home, key.service, sum.transactions, sum.amount});
+    });
+    consumption = ConsumptionTotals();
+    auto rank = [&](const ConsumptionByCenterLine& k) {
+      return std::make_tuple(center_rank[static_cast<size_t>(k.serving_center)], center_rank[static_cast<size_t>(k.home_center)],
+                             service_rank[k.service]);
+    };
+    std::sort(lines.begin(), lines.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  }
   std::sort(r.homebed_exclusions.begin(), r.homebed_exclusions.end(),
             [](const HomebedExclusionLine& a, const HomebedExclusionLine& b) {
               return std::tie(a.month, a.institution_id, a.person_id) < std::tie(b.month, b.institution_id, b.person_id);

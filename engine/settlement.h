@@ -47,7 +47,7 @@ struct RunOptions {
   uint64_t expected_transaction_bytes = 0;
   // About how many bytes of records a partition holds (a thread settles one
   // at a time). Smaller means more partitions; results do not depend on it.
-  uint64_t partition_bytes = 6u << 20;
+  uint64_t partition_bytes = 3u << 20;
   // Bytes of exceptions a thread keeps before it sorts and spills a run.
   size_t exception_budget_bytes = 2u << 20;
   // Only the row verdicts (what an import records): no card-months,
@@ -110,6 +110,7 @@ class SettlementRun {
     // Rows of `file` this worker rejected so far (for --max-rejects).
     int64_t rejected(uint16_t file) const { return counts_[file].rejected; }
     void Flush() { classifier_.Flush(); }
+    void Release() { classifier_.Release(); }
 
    private:
     friend class SettlementRun;

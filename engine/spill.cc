@@ -121,6 +121,11 @@ void PartitionedSpill::Writer::FlushPartition(uint32_t partition) {
   used_[partition] = 0;
 }
 
+void PartitionedSpill::Writer::Release() {
+  Flush();
+  for (auto& b : buffers_) b.reset();
+}
+
 void PartitionedSpill::Writer::Flush() {
   for (uint32_t p = 0; p < used_.size(); ++p) FlushPartition(p);
 }

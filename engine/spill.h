@@ -105,6 +105,8 @@ class PartitionedSpill {
     // an extent (delta encodings restart there). Call after Reserve.
     bool AtExtentStart(uint32_t partition) const { return used_[partition] == 0; }
     void Flush();
+    // Flushes and frees the buffers (the writer may still be used: they come back on demand).
+    void Release();
 
    private:
     void FlushPartition(uint32_t partition);

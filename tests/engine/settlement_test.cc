@@ -295,7 +295,12 @@ TEST(settlement, opening_plus_flows_is_closing_and_payouts_add_up) {
   }
   auto r = w.Settle("2024-B1");
   Money subsidies;
-  for (const auto& s : r.statements) EXPECT_EQ(s.opening + s.flows.Net(), s.closing) << s.card_no;
+  // Each card: its deposit, its subsidies and its one consumption, nothing else.
+  for (const auto& s : r.statements) {
+    EXPECT_EQ(s.opening.ToString(), "0.00") << s.card_no;
+    EXPECT_EQ(s.flows.consumption.ToString(), "7.50") << s.card_no;
+    EXPECT_EQ(s.closing, s.flows.deposits + s.flows.subsidies - s.flows.consumption) << s.card_no;
+  }
   for (const auto& p : r.payouts) {
     EXPECT_EQ(p.payout + p.carried_out, p.subsidy_total + p.adjustment_total + p.carried_in);
     subsidies += p.subsidy_total;

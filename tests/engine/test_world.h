@@ -129,6 +129,12 @@ struct StatementView {
   Money closing;
 };
 
+struct ConsumptionView {
+  std::string serving_center_id, home_center_id, service;
+  int64_t transactions = 0;
+  Money amount;
+};
+
 // What a run gives, as plain values.
 struct Settled {
   std::vector<FileCounts> files;
@@ -137,7 +143,7 @@ struct Settled {
   std::vector<AdjustmentLine> adjustments;
   std::vector<PayoutLine> payouts;
   std::vector<StatementView> statements;
-  std::vector<ConsumptionByCenterLine> consumption_by_center;
+  std::vector<ConsumptionView> consumption_by_center;
   std::vector<HomebedExclusionLine> homebed_exclusions;
   std::vector<ExceptionRecord> exceptions;
   ControlTotals totals;
@@ -186,12 +192,16 @@ inline Settled World::Run(const std::string& period_name, const BookState& book,
     }
     v.opening = s.opening;
     v.flows = s.flows;
-    v.closing = s.closing;
+    v.closing = s.closing();
     out.statements.push_back(std::move(v));
   }
   out.adjustments = r.adjustments;
   out.payouts = r.payouts;
-  out.consumption_by_center = r.consumption_by_center;
+  for (const auto& c : r.consumption_by_center) {
+    out.consumption_by_center.push_back(ConsumptionView{std::string(run.registry.center_id(c.serving_center)),
+                                                        std::string(run.registry.center_id(c.home_center)),
+                                                        r.services[c.service], c.transactions, c.amount});
+  }
   out.homebed_exclusions = r.homebed_exclusions;
   out.exceptions = r.exceptions.Records();
   out.totals = r.totals;
