@@ -158,7 +158,7 @@ int RunDbSettle(const DbSettleOptions& o, std::ostream& out, std::ostream& err) 
   std::unique_ptr<SpillStore> spill;
   const char* tmp = std::getenv("TMPDIR");
   // The store does not say how large its inputs are before they are read: spill to a file when asked to.
-  if (!MakeSpill(tmp && *tmp ? tmp : "/tmp", 0, &spill, &error)) {
+  if (!MakeSpill(tmp && *tmp ? tmp : "/tmp", 0, RunTuning::FromEnvironment().spill, &spill, &error)) {
     err << error << "\n";
     return kExitRefused;
   }

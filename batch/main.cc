@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
   if (*settle_cmd) {
     settle.language = language;
     settle.progress = ::isatty(2) != 0;
+    settle.tuning = RunTuning::FromEnvironment();
     return RunSettle(settle, std::cout, std::cerr);
   }
   if (*check_cmd) return RunCheckCommand(check_rules, language, std::cout, std::cerr);
@@ -143,7 +144,10 @@ int main(int argc, char** argv) {
     explain.language = language;
     return RunExplain(explain, std::cout, std::cerr);
   }
-  if (*verify_cmd) return RunVerify(verify, std::cout, std::cerr);
+  if (*verify_cmd) {
+    verify.tuning = RunTuning::FromEnvironment();
+    return RunVerify(verify, std::cout, std::cerr);
+  }
   if (*keygen_cmd) {
     std::string error;
     if (!GenerateKeyPair(keygen_out, &error)) {

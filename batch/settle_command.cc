@@ -4,14 +4,17 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <map>
 #include <fstream>
 #include <mutex>
+#include <type_traits>
 #include <nlohmann/json.hpp>
 
 #include "adapters/csv_reader.h"
@@ -70,12 +73,41 @@ int LoadBook(const Book& book, PreparedRun* run, std::ostream& err) {
 
 }  // namespace
 
-bool MakeSpill(const std::string& dir, uint64_t transaction_bytes, std::unique_ptr<SpillStore>* spill, std::string* error) {
+RunTuning RunTuning::Clamped() const {
+  RunTuning t = *this;
+  t.partition_bytes = std::clamp<uint64_t>(t.partition_bytes, 1u << 10, uint64_t{1} << 30);
+  t.exception_budget_bytes = std::clamp<size_t>(t.exception_budget_bytes, 1u << 10, size_t{256} << 20);
+  t.block_bytes = std::clamp<size_t>(t.block_bytes, 1u << 10, size_t{64} << 20);
+  return t;
+}
+
+RunTuning RunTuning::FromEnvironment() {
+  RunTuning t;
+  auto kib = [](const char* name, auto* bytes) {
+    const char* text = std::getenv(name);
+    if (!text || !*text) return;
+    uint64_t value = 0;
+    const char* end = text + std::strlen(text);
+    const auto [ptr, ec] = std::from_chars(text, end, value);
+    if (ec != std::errc() || ptr != end) return;
+    value = std::min<uint64_t>(value, uint64_t{1} << 30);  // KiB: keeps the shift below from overflowing
+    *bytes = static_cast<std::remove_reference_t<decltype(*bytes)>>(value << 10);
+  };
+  kib("CARECARD_PARTITION_KB", &t.partition_bytes);
+  kib("CARECARD_EXCEPTION_KB", &t.exception_budget_bytes);
+  kib("CARECARD_BLOCK_KB", &t.block_bytes);
+  if (const char* mode = std::getenv("CARECARD_SPILL")) {
+    if (std::string_view(mode) == "memory") t.spill = Spill::kMemory;
+    if (std::string_view(mode) == "file") t.spill = Spill::kFile;
+  }
+  return t.Clamped();
+}
+
+bool MakeSpill(const std::string& dir, uint64_t transaction_bytes, RunTuning::Spill mode, std::unique_ptr<SpillStore>* spill,
+               std::string* error) {
   // Below this, records fit comfortably in memory and a file only costs system calls.
   constexpr uint64_t kFileSpillFrom = 32u << 20;
-  const char* forced = std::getenv("CARECARD_SPILL");
-  const std::string mode = forced ? forced : "";
-  if (mode == "memory" || (mode != "file" && transaction_bytes < kFileSpillFrom)) {
+  if (mode == RunTuning::Spill::kMemory || (mode == RunTuning::Spill::kAuto && transaction_bytes < kFileSpillFrom)) {
     *spill = std::make_unique<MemorySpillStore>();
     return true;
   }
@@ -115,7 +147,8 @@ class PhaseTimer {
 }  // namespace
 
 int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int threads, int64_t max_rejects, bool progress,
-                 const RunOptions& extra, PreparedRun* run, std::ostream& err) {
+                 const RunTuning& requested, const RunOptions& extra, PreparedRun* run, std::ostream& err) {
+  const RunTuning tuning = requested.Clamped();
   PhaseTimer phase;
   std::vector<InputFileInfo> listed;
   std::string error;
@@ -126,12 +159,10 @@ int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int 
   RunOptions options = extra;
   options.threads = threads;
   options.expected_transaction_bytes = TransactionBytes(data_dir, listed);
-  // Testing knobs (docs: bench/README.md): the sizes of partitions and read
-  // blocks change how the work is cut, never the result.
-  if (const char* kb = std::getenv("CARECARD_PARTITION_KB")) options.partition_bytes = std::strtoull(kb, nullptr, 10) << 10;
-  if (const char* kb = std::getenv("CARECARD_EXCEPTION_KB")) options.exception_budget_bytes = std::strtoull(kb, nullptr, 10) << 10;
+  options.partition_bytes = tuning.partition_bytes;
+  options.exception_budget_bytes = tuning.exception_budget_bytes;
   std::unique_ptr<SpillStore> spill;
-  if (!MakeSpill(spill_dir, options.expected_transaction_bytes, &spill, &error)) {
+  if (!MakeSpill(spill_dir, options.expected_transaction_bytes, tuning.spill, &spill, &error)) {
     err << error << "\n";
     return kExitRefused;
   }
@@ -141,7 +172,7 @@ int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int 
     DataFolderOptions folder;
     folder.max_rejects_per_file = max_rejects;
     folder.threads = threads;
-    if (const char* kb = std::getenv("CARECARD_BLOCK_KB")) folder.block_bytes = std::strtoull(kb, nullptr, 10) << 10;
+    folder.block_bytes = tuning.block_bytes;
     std::mutex progress_mutex;
     if (progress) {
       folder.progress = [](const std::string& file, int64_t rows) {
@@ -320,7 +351,7 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
   if (int rc = CheckPeriodOrder(period, o.close, run, err)) return rc;
   PhaseTimer phase;
   if (int rc = SettleFolder(o.data_dir, o.temp_dir.empty() ? o.book_dir : o.temp_dir, o.threads, o.max_rejects, o.progress,
-                            RunOptions{}, &run, err)) {
+                            o.tuning, RunOptions{}, &run, err)) {
     return rc;
   }
   std::string error;
@@ -378,7 +409,7 @@ int RunExplain(const ExplainOptions& o, std::ostream& out, std::ostream& err) {
   explain.explain_card = o.card_no;
   explain.explain_month = *month;
   const char* tmp = std::getenv("TMPDIR");
-  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 1, 1'000'000'000, false, explain, &run, err)) return rc;
+  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 1, 1'000'000'000, false, RunTuning{}, explain, &run, err)) return rc;
   CardMonthExplanation x = run.result.explanation ? *run.result.explanation : CardMonthExplanation{};
   // A month before the book's first period is never settled in this book (semantics.md §7).
   const bool before_book = run.book.first_closed && *month < run.book.first_closed->first_month();
@@ -564,7 +595,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
     if (bp.closed && run.book.latest_closed && bp.period == *run.book.latest_closed) run.previous_manifest_sha256 = bp.manifest_sha256;
   }
   const char* tmp = std::getenv("TMPDIR");
-  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 2, 1'000'000'000, false, RunOptions{}, &run, err)) return rc;
+  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 2, 1'000'000'000, false, o.tuning, RunOptions{}, &run, err)) return rc;
   CompareSink sink(book.PeriodDir(period));
   std::string manifest;
   if (int rc = WriteFiles(o.rules_path, 2, target->closed, &run, &sink, &manifest, err)) return rc;

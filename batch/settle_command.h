@@ -26,6 +26,23 @@ inline constexpr int kExitRefused = 2;
 inline constexpr int kExitClosed = 3;
 inline constexpr int kExitDifferent = 4;  // verify: a file or a link of the chain differs
 
+// How a run cuts its work: sizes that change memory use and speed, never a
+// result (tests settle with extreme values and compare every byte). Each is
+// clamped to its range; the defaults suit a 2-core machine.
+struct RunTuning {
+  enum class Spill { kAuto, kMemory, kFile };
+  Spill spill = Spill::kAuto;                 // kAuto: a temporary file from 32 MiB of transaction files
+  uint64_t partition_bytes = 3u << 20;        // spilled bytes per elder partition, 1 KiB .. 1 GiB
+  size_t exception_budget_bytes = 2u << 20;   // per exception log before it spills a sorted run, 1 KiB .. 256 MiB
+  size_t block_bytes = size_t{4} << 20;       // bytes per parsed block of a transaction file, 1 KiB .. 64 MiB
+
+  // CARECARD_SPILL=memory|file, CARECARD_PARTITION_KB, CARECARD_EXCEPTION_KB,
+  // CARECARD_BLOCK_KB (benchmarks and experiments; bench/README.md). A value
+  // that is not a number is ignored; numbers are clamped.
+  static RunTuning FromEnvironment();
+  RunTuning Clamped() const;
+};
+
 struct SettleOptions {
   std::string data_dir;
   std::string rules_path;
@@ -37,6 +54,7 @@ struct SettleOptions {
   bool progress = false;  // progress lines on stderr (a terminal)
   std::string sign_key;   // when set, manifest.json.sig holds an Ed25519 signature of the manifest
   std::string temp_dir;   // where spilled records go; empty: the book folder
+  RunTuning tuning;
   Language language = Language::kEnglish;
 };
 
@@ -52,6 +70,7 @@ int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& e
 struct VerifyOptions {
   std::string data_dir, rules_path, book_dir, period;
   std::string pubkey;  // when set, the period's manifest.json.sig must verify with it
+  RunTuning tuning;
 };
 int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err);
 
@@ -80,16 +99,16 @@ struct PreparedRun {
 int LoadPolicy(const std::string& path, Language language, PreparedRun* run, std::ostream& err);
 
 // Where a run keeps its spilled records: an unnamed temporary file in `dir`
-// for runs large enough to need it (CARECARD_SPILL=file or memory forces
-// either, for tests and benchmarks), else memory. nullptr with *error when
-// no temporary file can be made.
-bool MakeSpill(const std::string& dir, uint64_t transaction_bytes, std::unique_ptr<SpillStore>* spill, std::string* error);
+// for runs large enough to need it (or as `mode` forces), else memory. False
+// with *error when no temporary file can be made.
+bool MakeSpill(const std::string& dir, uint64_t transaction_bytes, RunTuning::Spill mode, std::unique_ptr<SpillStore>* spill,
+               std::string* error);
 
 // Reads the data folder into a SettlementRun and settles it into run->result
 // (REQUIRES: run->policy, run->period, run->book). Returns kExitOk, or
 // kExitRefused with a message.
 int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int threads, int64_t max_rejects, bool progress,
-                 const RunOptions& extra, PreparedRun* run, std::ostream& err);
+                 const RunTuning& tuning, const RunOptions& extra, PreparedRun* run, std::ostream& err);
 
 // The refusal of --max-rejects on the final counts: kExitOk or kExitRefused with a message.
 int CheckRejects(const PreparedRun& run, int64_t max_rejects, const std::string& where, std::ostream& err);

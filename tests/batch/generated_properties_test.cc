@@ -64,7 +64,8 @@ class GeneratedBook : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete dir_; }
 
-  static int Settle(const std::string& period, bool close, int threads = 1, const std::string& book = "book") {
+  static int Settle(const std::string& period, bool close, int threads = 1, const std::string& book = "book",
+                    const RunTuning& tuning = RunTuning{}) {
     SettleOptions o;
     o.data_dir = *dir_ / "data";
     o.rules_path = testing::SourceDir() + "/rules/qingdao-2022.yaml";
@@ -72,6 +73,7 @@ class GeneratedBook : public ::testing::Test {
     o.period = period;
     o.close = close;
     o.threads = threads;
+    o.tuning = tuning;
     std::ostringstream out, err;
     int rc = RunSettle(o, out, err);
     EXPECT_EQ(rc, 0) << err.str();
@@ -203,6 +205,41 @@ TEST_F(GeneratedBook, two_threads_write_the_same_bytes_as_one) {
     const std::string name = entry.path().filename().string();
     EXPECT_EQ(Slurp(entry.path().string()), Slurp(*dir_ / ("book2/2024-B2/" + name))) << name;
   }
+}
+
+TEST_F(GeneratedBook, the_way_a_run_cuts_its_work_never_changes_a_byte) {
+  // Partitions of 1 KiB (hundreds of them), exception logs that spill a run
+  // every few rows, 1 KiB read blocks and a spill file: every merge and every
+  // sort across those cuts is exercised, and must land on the same bytes.
+  RunTuning tiny;
+  tiny.spill = RunTuning::Spill::kFile;
+  tiny.partition_bytes = 1 << 10;
+  tiny.exception_budget_bytes = 1 << 10;
+  tiny.block_bytes = 1 << 10;
+  for (int threads : {1, 2}) {
+    const std::string book = "book-tiny-" + std::to_string(threads);
+    fs::create_directories(*dir_ / book);
+    fs::copy(*dir_ / "book/2024-B1", *dir_ / (book + "/2024-B1"), fs::copy_options::recursive);
+    ASSERT_EQ(Settle("2024-B2", false, threads, book, tiny), kExitOk);
+    int files = 0;
+    for (const auto& entry : fs::directory_iterator(*dir_ / "book/2024-B2")) {
+      const std::string name = entry.path().filename().string();
+      EXPECT_EQ(Slurp(entry.path().string()), Slurp(*dir_ / (book + "/2024-B2/" + name))) << name << ", threads " << threads;
+      ++files;
+    }
+    EXPECT_GE(files, 7);
+  }
+}
+
+TEST(RunTuning, clamps_what_it_is_given_to_a_range_that_cannot_exhaust_memory) {
+  RunTuning t;
+  t.partition_bytes = 0;
+  t.exception_budget_bytes = size_t{1} << 40;
+  t.block_bytes = 1;
+  const RunTuning c = t.Clamped();
+  EXPECT_EQ(c.partition_bytes, 1u << 10);
+  EXPECT_EQ(c.exception_budget_bytes, size_t{256} << 20);
+  EXPECT_EQ(c.block_bytes, 1u << 10);
 }
 
 }  // namespace
