@@ -91,7 +91,13 @@ class RunCursor {
   // A run in a spill store, as extents that each hold whole records.
   RunCursor(const SpillStore* spill, std::vector<std::pair<uint64_t, uint64_t>> extents)
       : spill_(spill), extents_(std::move(extents)) {
-    buffer_.resize(kBufferBytes);
+    // An eighth of the run, within [4 KiB, 256 KiB] and never more than the
+    // run: merging many small runs costs an eighth of their bytes, not 256 KiB
+    // each. (Ensure grows it for a record that does not fit.)
+    uint64_t run_bytes = 0;
+    for (const auto& e : extents_) run_bytes += e.second;
+    buffer_.resize(static_cast<size_t>(
+        std::min<uint64_t>(run_bytes, std::clamp<uint64_t>(run_bytes / 8, kMinBufferBytes, kBufferBytes))));
     if (!extents_.empty()) {
       next_ = extents_[0].first;
       end_ = next_ + extents_[0].second;
@@ -127,6 +133,7 @@ class RunCursor {
 
  private:
   static constexpr size_t kBufferBytes = 256 * 1024;
+  static constexpr size_t kMinBufferBytes = 4 * 1024;
   // At least `n` bytes from at_ are in the buffer; false when the extent has no more.
   bool Ensure(size_t n) {
     if (filled_ - at_ >= n) return true;
@@ -254,6 +261,7 @@ void ExceptionLog::SpillRun() {
 ExceptionSet::ExceptionSet(const FileNames* files, SpillStore* spill) : files_(files), spill_(spill) {}
 
 void ExceptionSet::Absorb(ExceptionLog&& log) {
+  if (!log.runs_.empty() && log.spill_ != spill_) throw std::logic_error("an exception log spilled into another store");
   for (int i = 0; i < kExceptionCodeCount; ++i) by_code_[static_cast<size_t>(i)] += log.by_code_[static_cast<size_t>(i)];
   log.SortBuffer();
   logs_.push_back(std::move(log));

@@ -146,7 +146,7 @@ class ExceptionSet {
  public:
   ExceptionSet() = default;
   ExceptionSet(const FileNames* files, SpillStore* spill);
-  // Takes the log's records.
+  // Takes the log's records. REQUIRES: the log spilled into this set's store.
   void Absorb(ExceptionLog&& log);
   // Rows whose tentative rejection is superseded (by duplicate_txn or
   // conflicting_txn): their tentative records are skipped. `code` is the

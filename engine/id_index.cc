@@ -21,7 +21,7 @@ int32_t IdIndex::Find(std::string_view id, uint64_t hash) const {
     if (slot == 0) return -1;
     if ((slot >> 32) != tag) continue;
     const auto index = static_cast<int32_t>((slot & 0xffffffffu) - 1);
-    if (key(index) == id) return index;
+    if (SameId(key(index), id)) return index;
   }
 }
 
@@ -57,6 +57,7 @@ int32_t IdIndex::Insert(std::string_view id, uint64_t hash, bool* inserted) {
 }
 
 void IdIndex::Reserve(size_t keys, size_t bytes) {
+  if (slots_.empty()) throw std::logic_error("an id index reserved after its lookups were released");
   bytes_.reserve(std::min<size_t>(bytes, kMaxIdIndexBytes));
   start_.reserve(keys + 1);
   size_t want = slots_.size();

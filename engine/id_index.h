@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 #include <vector>
 
@@ -20,6 +21,30 @@ namespace carecard {
 
 inline constexpr int64_t kMaxIdIndexKeys = 1'000'000'000;
 inline constexpr uint64_t kMaxIdIndexBytes = 0xFFFFFFFFull;
+
+// a == b, for the short ids of the hot paths (card numbers, stations, txn ids
+// are 4..16 bytes): two overlapping word loads instead of a call to memcmp.
+inline bool SameId(std::string_view a, std::string_view b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  if (n >= 8 && n <= 16) {
+    uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.data(), 8);
+    std::memcpy(&b0, b.data(), 8);
+    std::memcpy(&a1, a.data() + n - 8, 8);
+    std::memcpy(&b1, b.data() + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    uint32_t a0, a1, b0, b1;
+    std::memcpy(&a0, a.data(), 4);
+    std::memcpy(&b0, b.data(), 4);
+    std::memcpy(&a1, a.data() + n - 4, 4);
+    std::memcpy(&b1, b.data() + n - 4, 4);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  return n == 0 || std::memcmp(a.data(), b.data(), n) == 0;
+}
 
 class IdIndex {
  public:
@@ -46,7 +71,7 @@ class IdIndex {
   // Starts loading the slot `hash` probes first (for lookups known in advance).
   void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[static_cast<size_t>(hash) & (slots_.size() - 1)]); }
   size_t MemoryBytes() const;
-  // Frees the lookup table: key() still works, Find and Insert may not be called again.
+  // Frees the lookup table: key() still works; Find, Insert and Reserve throw std::logic_error after it.
   void ReleaseLookup();
   bool can_look_up() const { return !slots_.empty(); }
 

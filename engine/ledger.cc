@@ -115,7 +115,11 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   if (same_file) flags |= kSameFile;
   const uint32_t line_delta = h.line - (same_file ? prev->line : 0);
   if (same_file && line_delta < 256) flags |= kShortLine;
-  const int64_t time_delta = h.at_seconds - prev->at_seconds;
+  // Timestamps are 4-digit years (about +-2^38 s); anything beyond +-2^62 is stored whole, so
+  // the difference below cannot overflow.
+  constexpr int64_t kNear = int64_t{1} << 62;
+  const bool near = h.at_seconds > -kNear && h.at_seconds < kNear && prev->at_seconds > -kNear && prev->at_seconds < kNear;
+  const int64_t time_delta = near ? h.at_seconds - prev->at_seconds : INT64_MAX;
   if (time_delta >= INT32_MIN && time_delta <= INT32_MAX) flags |= kShortTime;
   if (h.nanos() != 0) flags |= kHasNanos;
   if (h.amount_fen >= 0 && h.amount_fen <= UINT32_MAX) flags |= kShortAmount;
@@ -171,6 +175,7 @@ void DecodeEvents(const ByteBuffer& bytes, const std::vector<uint32_t>& extents,
   auto holder = std::make_unique<EventDelta>();  // 4 KB of id: not on the stack of a worker
   EventDelta& prev = *holder;
   for (uint32_t extent : extents) {
+    if (extent > bytes.size() - at) Reader::Bad();  // extents that claim more than was read
     Reader r(bytes.data() + at, bytes.data() + at + extent);
     at += extent;
     prev.Reset();
@@ -182,7 +187,7 @@ void DecodeEvents(const ByteBuffer& bytes, const std::vector<uint32_t>& extents,
       h.card = (flags & kSameCard) ? prev.card : r.Get<int32_t>();
       h.file = (flags & kSameFile) ? prev.file : r.Get<uint16_t>();
       h.line = (flags & kShortLine) ? prev.line + r.Get<uint8_t>() : r.Get<uint32_t>();
-      h.at_seconds = (flags & kShortTime) ? prev.at_seconds + r.Get<int32_t>() : r.Get<int64_t>();
+      h.at_seconds = (flags & kShortTime) ? prev.at_seconds + int64_t{r.Get<int32_t>()} : r.Get<int64_t>();
       const uint32_t nanos = (flags & kHasNanos) ? r.Get<uint32_t>() : 0u;
       if (nanos >= (1u << 30)) Reader::Bad();
       h.nanos_kind = nanos | static_cast<uint32_t>(kind) << 30;
@@ -242,6 +247,7 @@ void DecodeDedup(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, 
   out->clear();
   size_t at = 0;
   for (uint32_t extent : extents) {
+    if (extent > bytes.size() - at) Reader::Bad();  // extents that claim more than was read
     Reader r(bytes.data() + at, bytes.data() + at + extent);
     at += extent;
     DedupDelta prev;
@@ -330,7 +336,7 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
     return v;
   }
   const Registry& reg = *ctx.registry;
-  if (cache && cache->has_card && cache->card_no == c[kCardNo]) {
+  if (cache && cache->has_card && SameId(cache->card_no, c[kCardNo])) {
     v.card = cache->card;
   } else {
     v.card = reg.card_ids.Find(c[kCardNo]);
@@ -349,7 +355,7 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
     int32_t serving = -2;
     if (cache) {
       for (int i = 0; i < cache->stations; ++i) {
-        if (cache->station[i] == station) {
+        if (SameId(cache->station[i], station)) {
           serving = cache->serving[i];
           break;
         }

@@ -110,9 +110,9 @@ struct EventHeader {
   int32_t card;
   uint32_t line;
   uint32_t nanos_kind;  // nanoseconds | kind << 30
-  int32_t serving_center;  // consumption, or a refund that names its station; else -1
+  int32_t serving_center;  // consumption only (a refund takes its consumption's, elder_settle.h); else -1
   uint16_t file;
-  uint16_t service;  // consumption
+  uint16_t service;  // consumption only; else 0
   uint16_t id_len;
   uint16_t ref_len;
 

@@ -1,0 +1,188 @@
+// FileSpillStore keeps a run's spilled records in an unnamed temporary file:
+// it reads back exactly what MemorySpillStore does for the same writes, and
+// leaves no name in its folder.
+#include "adapters/spill_file.h"
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/spill.h"
+
+namespace carecard {
+namespace {
+
+// A fresh folder under /tmp, removed with what is left in it.
+class TempDir {
+ public:
+  TempDir() {
+    char name[] = "/tmp/carecard_spill_file_XXXXXX";
+    EXPECT_NE(mkdtemp(name), nullptr);
+    path_ = name;
+  }
+  ~TempDir() {
+    for (const auto& n : Names()) ::unlink((path_ + "/" + n).c_str());
+    ::rmdir(path_.c_str());
+  }
+  const std::string& path() const { return path_; }
+  // Every name in the folder but . and ..
+  std::vector<std::string> Names() const {
+    std::vector<std::string> names;
+    if (DIR* d = ::opendir(path_.c_str())) {
+      while (const dirent* e = ::readdir(d)) {
+        const std::string n = e->d_name;
+        if (n != "." && n != "..") names.push_back(n);
+      }
+      ::closedir(d);
+    }
+    return names;
+  }
+
+ private:
+  std::string path_;
+};
+
+std::unique_ptr<FileSpillStore> MakeStore(const TempDir& dir) {
+  std::string error;
+  auto store = FileSpillStore::Create(dir.path(), &error);
+  EXPECT_NE(store, nullptr) << error;
+  return store;
+}
+
+std::string Text(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string ReadBack(const SpillStore& store, uint64_t offset, size_t n) {
+  std::string out(n, '\0');
+  store.Read(offset, out.data(), n);
+  return out;
+}
+
+TEST(file_spill_store, reads_back_what_a_memory_store_does_for_the_same_writes) {
+  TempDir dir;
+  auto file = MakeStore(dir);
+  ASSERT_NE(file, nullptr);
+  MemorySpillStore memory;
+  // Small pieces, an empty one, and pieces larger than the memory store's 1 MiB blocks.
+  std::vector<std::string> pieces = {"abc", "", Text(1, 1), Text(1'500'000, 2), Text(4095, 3), Text(2'100'000, 4)};
+  for (int i = 0; i < 200; ++i) pieces.push_back(Text(static_cast<size_t>(i * 31 % 700), static_cast<uint32_t>(10 + i)));
+  std::vector<uint64_t> offsets;
+  for (const auto& p : pieces) {
+    const uint64_t at = file->Append(p.data(), p.size());
+    EXPECT_EQ(memory.Append(p.data(), p.size()), at);
+    offsets.push_back(at);
+  }
+  ASSERT_EQ(file->size(), memory.size());
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    ASSERT_EQ(ReadBack(*file, offsets[i], pieces[i].size()), pieces[i]) << "piece " << i;
+  }
+  // Any range, across pieces, reads the same from both.
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 200; ++i) {
+    const uint64_t at = rng() % memory.size();
+    const size_t n = static_cast<size_t>(rng() % std::min<uint64_t>(memory.size() - at, 3'000'000));
+    ASSERT_EQ(ReadBack(*file, at, n), ReadBack(memory, at, n)) << "at " << at << ", " << n << " bytes";
+  }
+}
+
+TEST(file_spill_store, partitions_read_back_the_same_bytes_as_from_a_memory_store) {
+  TempDir dir;
+  auto file = MakeStore(dir);
+  ASSERT_NE(file, nullptr);
+  MemorySpillStore memory;
+  constexpr uint32_t kPartitions = 4;
+  PartitionedSpill on_file(file.get(), kPartitions, 100), in_memory(&memory, kPartitions, 100);
+  {
+    PartitionedSpill::Writer fw(&on_file), mw(&in_memory);
+    std::mt19937 rng(1);
+    for (int i = 0; i < 5000; ++i) {
+      const auto p = static_cast<uint32_t>(rng() % kPartitions);
+      const std::string r = Text(1 + rng() % 100, static_cast<uint32_t>(i));
+      fw.Append(p, r.data(), r.size());
+      mw.Append(p, r.data(), r.size());
+    }
+  }
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    ByteBuffer from_file, from_memory;
+    std::vector<uint32_t> file_extents, memory_extents;
+    on_file.ReadPartition(p, &from_file, &file_extents);
+    in_memory.ReadPartition(p, &from_memory, &memory_extents);
+    // One writer each, written alike: the same extents in the same order.
+    EXPECT_EQ(file_extents, memory_extents) << "partition " << p;
+    ASSERT_EQ(from_file.size(), from_memory.size()) << "partition " << p;
+    EXPECT_EQ(std::string(from_file.data(), from_file.size()), std::string(from_memory.data(), from_memory.size()))
+        << "partition " << p;
+  }
+  EXPECT_EQ(on_file.TotalBytes(), in_memory.TotalBytes());
+}
+
+TEST(file_spill_store, appends_from_many_threads_each_read_back_at_their_offset) {
+  TempDir dir;
+  auto store = MakeStore(dir);
+  ASSERT_NE(store, nullptr);
+  constexpr int kThreads = 4, kEach = 300;
+  std::vector<std::vector<std::pair<uint64_t, std::string>>> written(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string s = Text(1 + static_cast<size_t>(i * 53 % 5000), static_cast<uint32_t>(t * kEach + i));
+        written[t].emplace_back(store->Append(s.data(), s.size()), std::move(s));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  uint64_t total = 0;
+  for (const auto& w : written) {
+    for (const auto& [offset, s] : w) {
+      ASSERT_EQ(ReadBack(*store, offset, s.size()), s);
+      total += s.size();
+    }
+  }
+  EXPECT_EQ(store->size(), total);
+}
+
+TEST(file_spill_store, the_temporary_file_has_no_name_in_its_folder) {
+  TempDir dir;
+  {
+    auto store = MakeStore(dir);
+    ASSERT_NE(store, nullptr);
+    const std::string bytes = Text(100'000, 5);
+    store->Append(bytes.data(), bytes.size());
+    EXPECT_EQ(dir.Names(), std::vector<std::string>{}) << "while the store is open";
+  }
+  EXPECT_EQ(dir.Names(), std::vector<std::string>{}) << "after it is closed";
+}
+
+TEST(file_spill_store, a_folder_that_does_not_exist_is_named_in_the_error) {
+  TempDir dir;
+  const std::string missing = dir.path() + "/no-such-folder";
+  std::string error;
+  EXPECT_EQ(FileSpillStore::Create(missing, &error), nullptr);
+  EXPECT_NE(error.find("'" + missing + "'"), std::string::npos) << error;
+  EXPECT_EQ(dir.Names(), std::vector<std::string>{});  // nothing made beside it either
+}
+
+TEST(file_spill_store, a_path_that_is_a_file_is_not_a_folder_for_the_spill) {
+  TempDir dir;
+  const std::string file = dir.path() + "/plain";
+  FILE* f = std::fopen(file.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  std::fclose(f);
+  std::string error;
+  EXPECT_EQ(FileSpillStore::Create(file, &error), nullptr);
+  EXPECT_NE(error.find(file), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace carecard

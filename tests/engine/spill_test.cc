@@ -1,0 +1,702 @@
+// The spill (engine/spill.h) and the record codecs that go through it
+// (engine/ledger.h): what a partition reads back is the multiset of records
+// written to it, and decoding its extents gives back every record as encoded,
+// whatever the extent boundaries.
+#include "engine/spill.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "engine/ledger.h"
+#include "engine/money.h"
+
+namespace carecard {
+namespace {
+
+std::string Text(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string ReadBack(const SpillStore& store, uint64_t offset, size_t n) {
+  std::string out(n, '\0');
+  store.Read(offset, out.data(), n);
+  return out;
+}
+
+// --- ByteBuffer ---
+
+TEST(byte_buffer, resizing_keeps_the_bytes_already_there) {
+  ByteBuffer b;
+  EXPECT_TRUE(b.empty());
+  b.resize(5);
+  std::memcpy(b.data(), "hello", 5);
+  b.resize(1 << 20);  // grows
+  EXPECT_EQ(std::string(b.data(), 5), "hello");
+  b.resize(3);
+  b.resize(5);  // back within the capacity: the bytes were kept
+  EXPECT_EQ(std::string(b.data(), 5), "hello");
+  EXPECT_EQ(b.size(), 5u);
+}
+
+TEST(byte_buffer, clear_keeps_the_capacity_so_the_buffer_is_reused) {
+  ByteBuffer b;
+  b.resize(4096);
+  const char* data = b.data();
+  b.clear();
+  EXPECT_TRUE(b.empty());
+  b.resize(4096);
+  EXPECT_EQ(b.data(), data);
+}
+
+// --- MemorySpillStore ---
+
+TEST(memory_spill_store, append_returns_where_the_bytes_start_and_read_gives_them_back) {
+  MemorySpillStore store;
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(store.Append("abc", 3), 0u);
+  EXPECT_EQ(store.Append("", 0), 3u);
+  EXPECT_EQ(store.Append("defgh", 5), 3u);
+  EXPECT_EQ(store.size(), 8u);
+  EXPECT_EQ(ReadBack(store, 0, 3), "abc");
+  EXPECT_EQ(ReadBack(store, 3, 5), "defgh");
+  EXPECT_EQ(ReadBack(store, 2, 3), "cde");  // any range of what was written
+}
+
+TEST(memory_spill_store, appends_larger_than_a_block_and_across_blocks_read_back_whole) {
+  MemorySpillStore store;
+  const std::string a = Text(700'000, 1), b = Text(1'500'000, 2), c = Text(3, 3);  // blocks are 1 MiB
+  const uint64_t at_a = store.Append(a.data(), a.size());
+  const uint64_t at_b = store.Append(b.data(), b.size());
+  const uint64_t at_c = store.Append(c.data(), c.size());
+  EXPECT_EQ(at_b, a.size());
+  EXPECT_EQ(at_c, a.size() + b.size());
+  EXPECT_EQ(ReadBack(store, at_a, a.size()), a);
+  EXPECT_EQ(ReadBack(store, at_b, b.size()), b);
+  EXPECT_EQ(ReadBack(store, at_c, c.size()), c);
+  EXPECT_EQ(ReadBack(store, 0, a.size() + b.size() + c.size()), a + b + c);
+}
+
+TEST(memory_spill_store, appends_from_many_threads_each_read_back_at_their_offset) {
+  MemorySpillStore store;
+  constexpr int kThreads = 4, kEach = 500;
+  std::vector<std::vector<std::pair<uint64_t, std::string>>> written(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string s = Text(1 + static_cast<size_t>(i * 37 % 3000), static_cast<uint32_t>(t * kEach + i));
+        written[t].emplace_back(store.Append(s.data(), s.size()), std::move(s));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  uint64_t total = 0;
+  for (const auto& w : written) {
+    for (const auto& [offset, s] : w) {
+      ASSERT_EQ(ReadBack(store, offset, s.size()), s);
+      total += s.size();
+    }
+  }
+  EXPECT_EQ(store.size(), total);
+}
+
+// --- PartitionedSpill ---
+
+// Records of the tests below: [u8 length][that many bytes], so that a
+// partition's bytes parse back into records without help.
+std::string Record(uint32_t partition, int serial, size_t body) {
+  std::string r = "p" + std::to_string(partition) + "#" + std::to_string(serial) + ":";
+  r.append(body, static_cast<char>('a' + serial % 26));
+  return std::string(1, static_cast<char>(r.size())) + r;
+}
+
+std::vector<std::string> Parse(const char* p, size_t n) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at < n) {
+    const size_t len = static_cast<unsigned char>(p[at]);
+    EXPECT_LE(at + 1 + len, n) << "a record runs past its extent";
+    out.emplace_back(p + at, std::min(n - at, 1 + len));
+    at += 1 + len;
+  }
+  return out;
+}
+
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST(partitioned_spill, a_partition_reads_back_the_records_written_to_it_and_no_others) {
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, 3, 64);
+  std::vector<std::vector<std::string>> expected(3);
+  {
+    PartitionedSpill::Writer w(&spill);
+    for (int i = 0; i < 200; ++i) {
+      const uint32_t p = static_cast<uint32_t>(i * i % 3);
+      const std::string r = Record(p, i, static_cast<size_t>(i % 40));
+      w.Append(p, r.data(), r.size());
+      expected[p].push_back(r);
+    }
+  }  // the writer flushes as it goes out of scope
+  uint64_t total = 0;
+  for (uint32_t p = 0; p < 3; ++p) {
+    ByteBuffer bytes;
+    spill.ReadPartition(p, &bytes);
+    EXPECT_EQ(Sorted(Parse(bytes.data(), bytes.size())), Sorted(expected[p])) << "partition " << p;
+    EXPECT_EQ(spill.PartitionBytes(p), bytes.size());
+    total += bytes.size();
+  }
+  EXPECT_EQ(spill.TotalBytes(), total);
+  EXPECT_EQ(store.size(), total);
+}
+
+TEST(partitioned_spill, records_are_never_split_between_extents_and_extents_fit_the_buffer) {
+  MemorySpillStore store;
+  constexpr size_t kBuffer = 50;
+  PartitionedSpill spill(&store, 1, kBuffer);
+  std::vector<std::string> expected;
+  {
+    PartitionedSpill::Writer w(&spill);
+    for (int i = 0; i < 300; ++i) {
+      const std::string r = Record(0, i, static_cast<size_t>(i * 13 % 38));  // up to the whole buffer
+      ASSERT_LE(r.size(), kBuffer);
+      w.Append(0, r.data(), r.size());
+      expected.push_back(r);
+    }
+  }
+  ByteBuffer bytes;
+  std::vector<uint32_t> extents;
+  spill.ReadPartition(0, &bytes, &extents);
+  ASSERT_GT(extents.size(), 1u);
+  std::vector<std::string> records;
+  size_t at = 0;
+  for (uint32_t e : extents) {
+    EXPECT_GT(e, 0u);
+    EXPECT_LE(e, kBuffer);
+    for (auto& r : Parse(bytes.data() + at, e)) records.push_back(std::move(r));  // each extent parses alone
+    at += e;
+  }
+  EXPECT_EQ(at, bytes.size());
+  EXPECT_EQ(Sorted(records), Sorted(expected));
+}
+
+TEST(partitioned_spill, only_what_writers_have_flushed_is_read) {
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, 2, 1024);
+  PartitionedSpill::Writer w(&spill);
+  const std::string r = Record(1, 1, 10);
+  w.Append(1, r.data(), r.size());
+  EXPECT_EQ(spill.PartitionBytes(1), 0u);  // still in the writer's buffer
+  ByteBuffer bytes;
+  spill.ReadPartition(1, &bytes);
+  EXPECT_TRUE(bytes.empty());
+  w.Flush();
+  EXPECT_EQ(spill.PartitionBytes(1), r.size());
+  EXPECT_EQ(spill.PartitionBytes(0), 0u);
+  spill.ReadPartition(1, &bytes);
+  EXPECT_EQ(std::string(bytes.data(), bytes.size()), r);
+}
+
+TEST(partitioned_spill, a_record_written_in_place_is_read_like_an_appended_one) {
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, 1, 32);
+  PartitionedSpill::Writer w(&spill);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20; ++i) {
+    const std::string r = Record(0, i, 5);
+    char* out = w.Reserve(0, 32);  // room for more than it takes
+    std::memcpy(out, r.data(), r.size());
+    w.Commit(0, r.size());
+    expected.push_back(r);
+  }
+  w.Flush();
+  ByteBuffer bytes;
+  spill.ReadPartition(0, &bytes);
+  EXPECT_EQ(Sorted(Parse(bytes.data(), bytes.size())), Sorted(expected));
+}
+
+TEST(partitioned_spill, at_extent_start_says_when_the_next_record_begins_an_extent) {
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, 2, 10);
+  PartitionedSpill::Writer w(&spill);
+  // Reserves room for n bytes, fills it, and says whether it starts an extent.
+  auto put = [&](uint32_t partition, size_t n) {
+    std::memset(w.Reserve(partition, n), 'r', n);
+    const bool starts = w.AtExtentStart(partition);
+    w.Commit(partition, n);
+    return starts;
+  };
+  EXPECT_TRUE(put(0, 4));
+  EXPECT_FALSE(put(0, 4));  // 4 more fit in 10
+  EXPECT_TRUE(put(0, 4));   // 12 would not: the first 8 went out as an extent
+  EXPECT_TRUE(put(1, 4));   // partitions have their own buffers
+  EXPECT_FALSE(put(1, 6));
+  w.Flush();
+  EXPECT_TRUE(put(0, 1));  // after a flush
+  w.Release();
+  EXPECT_TRUE(put(0, 1));  // after a release, buffers come back on demand
+  w.Flush();
+  std::vector<uint32_t> extents;
+  ByteBuffer bytes;
+  spill.ReadPartition(0, &bytes, &extents);
+  EXPECT_EQ(extents, (std::vector<uint32_t>{8, 4, 1, 1}));
+  EXPECT_EQ(std::string(bytes.data(), bytes.size()), std::string(14, 'r'));
+  EXPECT_EQ(spill.PartitionBytes(1), 10u);
+}
+
+TEST(partitioned_spill, a_reused_buffer_holds_only_the_partition_read_last) {
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, 3, 64);
+  const std::string r = Record(0, 1, 30);
+  {
+    PartitionedSpill::Writer w(&spill);
+    for (int i = 0; i < 5; ++i) w.Append(0, r.data(), r.size());
+  }
+  // One buffer and one extent list for every partition, as a worker keeps them.
+  ByteBuffer bytes;
+  std::vector<uint32_t> extents;
+  spill.ReadPartition(0, &bytes, &extents);
+  EXPECT_EQ(bytes.size(), 5 * r.size());
+  EXPECT_FALSE(extents.empty());
+  spill.ReadPartition(2, &bytes, &extents);  // never written
+  EXPECT_TRUE(bytes.empty());
+  EXPECT_TRUE(extents.empty());
+  EXPECT_EQ(spill.PartitionBytes(2), 0u);
+}
+
+TEST(partitioned_spill, writers_on_many_threads_give_each_partition_the_multiset_of_their_records) {
+  MemorySpillStore store;
+  constexpr uint32_t kPartitions = 5;
+  constexpr int kThreads = 4, kEach = 2000;
+  PartitionedSpill spill(&store, kPartitions, 128);
+  std::vector<std::vector<std::vector<std::string>>> written(kThreads, std::vector<std::vector<std::string>>(kPartitions));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      PartitionedSpill::Writer w(&spill);
+      std::mt19937 rng(static_cast<uint32_t>(t));
+      for (int i = 0; i < kEach; ++i) {
+        const auto p = static_cast<uint32_t>(rng() % kPartitions);
+        const std::string r = Record(p, t * kEach + i, rng() % 60);
+        w.Append(p, r.data(), r.size());
+        written[t][p].push_back(r);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    std::vector<std::string> expected;
+    for (int t = 0; t < kThreads; ++t) expected.insert(expected.end(), written[t][p].begin(), written[t][p].end());
+    ByteBuffer bytes;
+    std::vector<uint32_t> extents;
+    spill.ReadPartition(p, &bytes, &extents);
+    std::vector<std::string> records;
+    size_t at = 0;
+    for (uint32_t e : extents) {
+      for (auto& r : Parse(bytes.data() + at, e)) records.push_back(std::move(r));
+      at += e;
+    }
+    EXPECT_EQ(Sorted(records), Sorted(expected)) << "partition " << p;
+  }
+}
+
+// --- The event codec (ledger.h) ---
+
+struct Event {
+  EventHeader h{};
+  std::string txn_id, ref;
+};
+
+// The fields a record round-trips. For kinds other than consumption the
+// serving centre is -1 and the service 0, as the ledger writes them.
+Event MakeEvent(TxnKind kind, int32_t card, uint16_t file, uint32_t line, int64_t at_seconds, int32_t nanos,
+                int64_t amount_fen, std::string txn_id, std::string ref = {}, int32_t serving = 0,
+                uint16_t service = 0) {
+  Event e;
+  e.h.at_seconds = at_seconds;
+  e.h.amount_fen = amount_fen;
+  e.h.card = card;
+  e.h.line = line;
+  e.h.nanos_kind = static_cast<uint32_t>(nanos) | static_cast<uint32_t>(kind) << 30;
+  const bool consumption = kind == TxnKind::kConsumption;
+  e.h.serving_center = consumption ? serving : -1;
+  e.h.file = file;
+  e.h.service = consumption ? service : 0;
+  e.h.id_len = static_cast<uint16_t>(txn_id.size());
+  e.h.ref_len = static_cast<uint16_t>(ref.size());
+  e.txn_id = std::move(txn_id);
+  e.ref = std::move(ref);
+  return e;
+}
+
+auto Key(const Event& e) {
+  return std::make_tuple(e.h.at_seconds, e.h.amount_fen, e.h.card, e.h.line, e.h.nanos_kind, e.h.serving_center,
+                         e.h.file, e.h.service, e.h.id_len, e.h.ref_len, e.txn_id, e.ref);
+}
+bool operator==(const Event& a, const Event& b) { return Key(a) == Key(b); }
+bool operator<(const Event& a, const Event& b) { return Key(a) < Key(b); }
+std::ostream& operator<<(std::ostream& os, const Event& e) {
+  return os << "{card " << e.h.card << ", file " << e.h.file << ", line " << e.h.line << ", at " << e.h.at_seconds
+            << "." << e.h.nanos() << ", kind " << static_cast<int>(e.h.kind()) << ", amount " << e.h.amount_fen
+            << ", serving " << e.h.serving_center << ", service " << e.h.service << ", txn_id "
+            << e.txn_id.size() << " bytes '" << e.txn_id.substr(0, 20) << "', ref " << e.ref.size() << " bytes}";
+}
+
+// The fixed-layout records DecodeEvents gives, back as events.
+std::vector<Event> Decoded(const ByteBuffer& out) {
+  std::vector<Event> events;
+  size_t at = 0;
+  while (at < out.size()) {
+    EXPECT_LE(at + sizeof(EventHeader), out.size());
+    const EventView v = EventView::Decode(out.data() + at);
+    EXPECT_EQ(v.h.id_len, v.txn_id.size());
+    EXPECT_EQ(v.h.ref_len, v.ref.size());
+    events.push_back(Event{v.h, std::string(v.txn_id), std::string(v.ref)});
+    at += v.h.record_bytes();
+  }
+  EXPECT_EQ(at, out.size());
+  return events;
+}
+
+// Encodes `events` as one stream the way the ledger does: `fresh` starts an
+// extent wherever `extent_starts` says. Returns the bytes, with the extents
+// and each record's size.
+struct Encoded {
+  ByteBuffer bytes;
+  std::vector<uint32_t> extents;
+  std::vector<size_t> record_sizes;
+};
+Encoded EncodeStream(const std::vector<Event>& events, const std::vector<bool>& extent_starts) {
+  Encoded e;
+  auto prev = std::make_unique<EventDelta>();
+  for (size_t i = 0; i < events.size(); ++i) {
+    const Event& ev = events[i];
+    const bool fresh = i == 0 || extent_starts[i];
+    const size_t at = e.bytes.size();
+    e.bytes.resize(at + MaxEncodedEventBytes(ev.txn_id.size(), ev.ref.size()));
+    const size_t n = EncodeEvent(ev.h, ev.txn_id, ev.ref, fresh, prev.get(), e.bytes.data() + at);
+    EXPECT_LE(n, MaxEncodedEventBytes(ev.txn_id.size(), ev.ref.size())) << ev;
+    e.bytes.resize(at + n);
+    e.record_sizes.push_back(n);
+    if (fresh) e.extents.push_back(0);
+    e.extents.back() += static_cast<uint32_t>(n);
+  }
+  return e;
+}
+
+std::vector<Event> DecodeAll(const ByteBuffer& bytes, const std::vector<uint32_t>& extents) {
+  ByteBuffer out;
+  DecodeEvents(bytes, extents, &out);
+  return Decoded(out);
+}
+
+// The rows of a few cards, each card's rows together, as files list them.
+std::vector<Event> CardHistories(int cards, int rows_per_card, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<Event> events;
+  uint32_t line = 1;
+  int64_t at = 1'704'038'400;  // 2024-01-01T00:00:00+08:00
+  for (int c = 0; c < cards; ++c) {
+    const auto file = static_cast<uint16_t>(c % 3);
+    for (int r = 0; r < rows_per_card; ++r) {
+      const auto kind = static_cast<TxnKind>(rng() % 4);
+      line += 1 + static_cast<uint32_t>(rng() % 3);
+      at += static_cast<int64_t>(rng() % 86'400);
+      const int32_t nanos = rng() % 3 == 0 ? static_cast<int32_t>(rng() % 1'000'000'000) : 0;
+      const int64_t amount = 1 + static_cast<int64_t>(rng() % 50'000);
+      std::string id = "T2024" + std::to_string(100'000 + c * 1000 + r);
+      std::string ref = kind == TxnKind::kReversal || kind == TxnKind::kRefund ? "T2024" + std::to_string(100'000 + c * 1000) : "";
+      events.push_back(MakeEvent(kind, 10 + c, file, line, at, nanos, amount, std::move(id), std::move(ref),
+                                 static_cast<int32_t>(rng() % 3), static_cast<uint16_t>(rng() % 2)));
+    }
+  }
+  return events;
+}
+
+TEST(event_codec, a_stream_of_card_rows_decodes_to_the_records_encoded) {
+  const std::vector<Event> events = CardHistories(6, 30, 1);
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  ASSERT_EQ(e.extents.size(), 1u);
+  EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
+}
+
+TEST(event_codec, delta_encoding_restarts_at_every_extent_so_each_extent_decodes_alone) {
+  const std::vector<Event> events = CardHistories(5, 20, 2);
+  std::vector<bool> starts(events.size());
+  for (size_t i = 0; i < starts.size(); ++i) starts[i] = i % 7 == 0 || i % 11 == 0;
+  const Encoded e = EncodeStream(events, starts);
+  ASSERT_GT(e.extents.size(), 10u);
+  EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
+  // Any one extent, alone, decodes to its own records: nothing carries over.
+  size_t at = 0, first = 0;
+  for (uint32_t extent : e.extents) {
+    ByteBuffer alone;
+    alone.resize(extent);
+    std::memcpy(alone.data(), e.bytes.data() + at, extent);
+    size_t records = 0;
+    for (size_t bytes = 0; bytes < extent; ++records) bytes += e.record_sizes[first + records];
+    const std::vector<Event> want(events.begin() + static_cast<ptrdiff_t>(first),
+                                  events.begin() + static_cast<ptrdiff_t>(first + records));
+    EXPECT_EQ(DecodeAll(alone, {extent}), want) << "extent at byte " << at;
+    at += extent;
+    first += records;
+  }
+  EXPECT_EQ(first, events.size());
+}
+
+TEST(event_codec, every_field_survives_at_its_extremes) {
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+  constexpr uint32_t kMaxLine = std::numeric_limits<uint32_t>::max();
+  constexpr int32_t kMaxNanos = (1 << 30) - 1;  // what the header's 30 bits hold; real nanos stop at 999,999,999
+  constexpr uint16_t kMaxFile = std::numeric_limits<uint16_t>::max();
+  const std::string long_id = Text(kMaxTxnIdBytes, 9), long_ref = Text(kMaxTxnIdBytes, 10);
+  const std::string shares_300 = long_id.substr(0, 300) + "-other";  // shares more than 255 bytes
+  const int64_t kYear1 = -62'135'596'800, kYear9999 = 253'402'300'799;
+  using K = TxnKind;
+  std::vector<Event> events = {
+      // Fresh starts at the extremes: each is the first of its extent.
+      MakeEvent(K::kDeposit, 0, 0, 0, kMin, 0, 1, ""),
+      MakeEvent(K::kDeposit, 0, 0, 0, kMax, kMaxNanos, kMax, "x"),
+      // Within one extent from here on.
+      MakeEvent(K::kConsumption, std::numeric_limits<int32_t>::max(), kMaxFile, kMaxLine, kYear1, 999'999'999,
+                kMaxInputAmountFen, long_id, "", std::numeric_limits<int32_t>::max(), 65'535),
+      MakeEvent(K::kConsumption, std::numeric_limits<int32_t>::max(), kMaxFile, kMaxLine, kYear9999, 1,
+                kMaxInputAmountFen, shares_300, "", 0, 0),
+      MakeEvent(K::kRefund, 5, kMaxFile, 0, kMax / 2, 0, 1, long_id, long_ref),
+      MakeEvent(K::kReversal, 5, kMaxFile, 255, kMin / 2, 0, std::numeric_limits<uint32_t>::max(), "", long_id),
+      MakeEvent(K::kReversal, 5, kMaxFile, 511, kMax / 2, 0, int64_t{std::numeric_limits<uint32_t>::max()} + 1,
+                "T", std::string("\0r\0", 3)),
+      MakeEvent(K::kDeposit, 5, kMaxFile, 510, -1, 0, 0, std::string("\0\0", 2)),  // a line before the last one
+      MakeEvent(K::kDeposit, 5, 0, 1, 0, 0, -1, "TT"),
+      MakeEvent(K::kConsumption, 5, 0, 2, 0, 0, kMin, "TTT", "", -1, 7),
+      MakeEvent(K::kConsumption, 5, 0, 2, 0, 0, kMax, "TTT", "", -1, 7),  // everything as the record before
+      MakeEvent(K::kConsumption, 0, 0, 0, 0, 0, 0, "TTTT", "", 0, 0),
+  };
+  std::vector<bool> starts(events.size(), false);
+  starts[1] = starts[2] = true;
+  const Encoded e = EncodeStream(events, starts);
+  ASSERT_EQ(e.extents.size(), 3u);
+  const std::vector<Event> back = DecodeAll(e.bytes, e.extents);
+  ASSERT_EQ(back.size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(back[i], events[i]) << "record " << i;
+}
+
+TEST(event_codec, instants_further_apart_than_int64_holds_round_trip_within_one_extent) {
+  // Their difference overflows int64_t: the codec stores such instants whole.
+  constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
+  const std::vector<Event> events = {
+      MakeEvent(TxnKind::kDeposit, 1, 0, 2, kMin, 0, 100, "A"),
+      MakeEvent(TxnKind::kDeposit, 1, 0, 3, kMax, 0, 100, "B"),
+      MakeEvent(TxnKind::kDeposit, 1, 0, 4, kMin, 0, 100, "C"),
+      MakeEvent(TxnKind::kDeposit, 1, 0, 5, 0, 0, 100, "D"),
+      MakeEvent(TxnKind::kDeposit, 1, 0, 6, (int64_t{1} << 62) - 1, 0, 100, "E"),
+      MakeEvent(TxnKind::kDeposit, 1, 0, 7, (int64_t{1} << 62) - 2, 0, 100, "F"),
+  };
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  ASSERT_EQ(e.extents.size(), 1u);
+  EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
+}
+
+TEST(event_codec, extents_claiming_more_bytes_than_were_read_are_refused) {
+  const std::vector<Event> events = {MakeEvent(TxnKind::kDeposit, 1, 0, 2, 1'700'000'000, 0, 100, "A")};
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  ByteBuffer out;
+  EXPECT_THROW(DecodeEvents(e.bytes, {e.extents[0] + 1}, &out), SpillError);
+  EXPECT_THROW(DecodeEvents(e.bytes, {e.extents[0], 1}, &out), SpillError);
+}
+
+TEST(event_codec, ids_of_every_length_and_shared_prefix_round_trip) {
+  // Consecutive ids share prefixes of every length, up to and past 255 bytes.
+  std::vector<Event> events;
+  const std::string base = Text(600, 11);
+  for (size_t n : {size_t{0}, size_t{1}, size_t{2}, size_t{3}, size_t{4}, size_t{7}, size_t{8}, size_t{15},
+                   size_t{16}, size_t{17}, size_t{254}, size_t{255}, size_t{256}, size_t{257}, size_t{600}}) {
+    for (size_t shared : {size_t{0}, n / 2, n}) {
+      std::string a = base.substr(0, n), b = base.substr(0, shared) + Text(n - shared, static_cast<uint32_t>(n));
+      for (std::string* id : {&a, &b}) {
+        const auto line = static_cast<uint32_t>(events.size() + 2);
+        events.push_back(MakeEvent(TxnKind::kDeposit, 1, 0, line, 1'700'000'000, 0, 100, *id));
+      }
+    }
+  }
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
+}
+
+TEST(event_codec, partitions_of_a_spill_decode_to_the_events_written_to_them) {
+  // The ledger's way: per-partition delta state, `fresh` from AtExtentStart,
+  // buffers small enough for many extents per partition.
+  constexpr uint32_t kPartitions = 3;
+  const std::vector<Event> events = CardHistories(12, 25, 3);
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, kPartitions, 256);
+  std::vector<EventDelta> deltas(kPartitions);
+  std::vector<std::vector<Event>> expected(kPartitions);
+  {
+    PartitionedSpill::Writer w(&spill);
+    for (const Event& ev : events) {
+      const auto p = static_cast<uint32_t>(ev.h.card) % kPartitions;
+      char* out = w.Reserve(p, MaxEncodedEventBytes(ev.txn_id.size(), ev.ref.size()));
+      w.Commit(p, EncodeEvent(ev.h, ev.txn_id, ev.ref, w.AtExtentStart(p), &deltas[p], out));
+      expected[p].push_back(ev);
+    }
+  }
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    ByteBuffer bytes;
+    std::vector<uint32_t> extents;
+    spill.ReadPartition(p, &bytes, &extents);
+    EXPECT_GT(extents.size(), 3u);
+    std::vector<Event> back = DecodeAll(bytes, extents);
+    std::sort(back.begin(), back.end());
+    std::sort(expected[p].begin(), expected[p].end());
+    EXPECT_EQ(back, expected[p]) << "partition " << p;
+  }
+}
+
+TEST(event_codec, an_extent_cut_inside_a_record_is_damaged) {
+  const std::vector<Event> events = CardHistories(2, 6, 4);
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  std::vector<size_t> ends;  // record boundaries
+  size_t end = 0;
+  for (size_t n : e.record_sizes) ends.push_back(end += n);
+  for (uint32_t cut = 1; cut < e.extents[0]; ++cut) {
+    ByteBuffer out;
+    const size_t whole = static_cast<size_t>(std::upper_bound(ends.begin(), ends.end(), size_t{cut}) - ends.begin());
+    if (std::binary_search(ends.begin(), ends.end(), size_t{cut})) {
+      // Cut between records: the records before the cut.
+      const std::vector<Event> want(events.begin(), events.begin() + static_cast<ptrdiff_t>(whole));
+      EXPECT_EQ(DecodeAll(e.bytes, {cut}), want) << "cut at " << cut;
+    } else {
+      EXPECT_THROW(DecodeEvents(e.bytes, {cut}, &out), SpillError) << "cut at " << cut;
+    }
+  }
+}
+
+TEST(event_codec, decoding_into_a_reused_buffer_gives_only_the_extents_decoded) {
+  const std::vector<Event> first = CardHistories(2, 5, 5), second = CardHistories(1, 3, 6);
+  const Encoded a = EncodeStream(first, std::vector<bool>(first.size(), false));
+  const Encoded b = EncodeStream(second, std::vector<bool>(second.size(), false));
+  ByteBuffer out;
+  DecodeEvents(a.bytes, a.extents, &out);
+  EXPECT_EQ(Decoded(out), first);
+  DecodeEvents(b.bytes, b.extents, &out);
+  EXPECT_EQ(Decoded(out), second);
+  DecodeEvents(ByteBuffer(), {}, &out);  // an empty partition
+  EXPECT_TRUE(out.empty());
+}
+
+// --- The dedup codec (ledger.h) ---
+
+auto Key(const DedupRecord& d) { return std::make_tuple(d.hash, d.locator, d.line, d.file, d.claimable, d.deposits); }
+
+std::vector<DedupRecord> DecodedDedup(const ByteBuffer& bytes, const std::vector<uint32_t>& extents) {
+  ByteBuffer out;
+  DecodeDedup(bytes, extents, &out);
+  EXPECT_EQ(out.size() % sizeof(DedupRecord), 0u);
+  std::vector<DedupRecord> records(out.size() / sizeof(DedupRecord));
+  if (!records.empty()) std::memcpy(records.data(), out.data(), out.size());
+  return records;
+}
+
+TEST(dedup_codec, records_round_trip_at_their_extremes_across_extents) {
+  constexpr uint64_t kMax64 = std::numeric_limits<uint64_t>::max();
+  constexpr uint32_t kMaxLine = std::numeric_limits<uint32_t>::max();
+  const std::vector<DedupRecord> records = {
+      {0, 0, 0, 0, 0, 0},
+      {kMax64, kMax64, kMaxLine, 65'535, 1, 1},
+      {1, 0, 0, 65'535, 1, 0},  // same file, locator and line fall all the way back
+      {kMax64 - 1, kMax64, kMaxLine, 65'535, 0, 1},
+      {12345, 1ull << 40, 2, 7, 1, 1},
+      {12346, (1ull << 40) + 130, 3, 7, 1, 1},
+      {12347, (1ull << 40) - 1'000'000, 1, 7, 0, 0},
+      {12348, 0, 0, 0, 1, 1},
+  };
+  for (size_t restart_every : {size_t{1}, size_t{2}, size_t{3}, records.size()}) {
+    ByteBuffer bytes;
+    std::vector<uint32_t> extents;
+    DedupDelta prev;
+    for (size_t i = 0; i < records.size(); ++i) {
+      const bool fresh = i % restart_every == 0;
+      const size_t at = bytes.size();
+      bytes.resize(at + kMaxEncodedDedupBytes);
+      const size_t n = EncodeDedup(records[i], fresh, &prev, bytes.data() + at);
+      EXPECT_LE(n, kMaxEncodedDedupBytes);
+      bytes.resize(at + n);
+      if (fresh) extents.push_back(0);
+      extents.back() += static_cast<uint32_t>(n);
+    }
+    const std::vector<DedupRecord> back = DecodedDedup(bytes, extents);
+    ASSERT_EQ(back.size(), records.size()) << "restarting every " << restart_every;
+    for (size_t i = 0; i < records.size(); ++i) {
+      EXPECT_EQ(Key(back[i]), Key(records[i])) << "record " << i << ", restarting every " << restart_every;
+    }
+  }
+}
+
+TEST(dedup_codec, partitions_of_a_spill_decode_to_the_records_written_to_them) {
+  constexpr uint32_t kPerFamily = 4;
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, 2 * kPerFamily, 128);
+  std::vector<DedupDelta> deltas(2 * kPerFamily);
+  std::vector<std::vector<DedupRecord>> expected(2 * kPerFamily);
+  std::mt19937_64 rng(5);
+  {
+    PartitionedSpill::Writer w(&spill);
+    uint64_t locator = 0;
+    for (uint32_t i = 0; i < 3000; ++i) {
+      const bool deposits = i % 5 != 0;
+      const DedupRecord d{rng(), locator += rng() % 200, 2 + i, static_cast<uint16_t>(i / 1000),
+                          static_cast<uint8_t>(rng() % 2), static_cast<uint8_t>(deposits ? 1 : 0)};
+      const uint32_t p = DedupPartition(d.hash, deposits, kPerFamily);
+      char* out = w.Reserve(p, kMaxEncodedDedupBytes);
+      w.Commit(p, EncodeDedup(d, w.AtExtentStart(p), &deltas[p], out));
+      expected[p].push_back(d);
+    }
+  }
+  for (uint32_t p = 0; p < 2 * kPerFamily; ++p) {
+    ByteBuffer bytes;
+    std::vector<uint32_t> extents;
+    spill.ReadPartition(p, &bytes, &extents);
+    std::vector<DedupRecord> back = DecodedDedup(bytes, extents);
+    auto less = [](const DedupRecord& a, const DedupRecord& b) { return Key(a) < Key(b); };
+    std::sort(back.begin(), back.end(), less);
+    std::sort(expected[p].begin(), expected[p].end(), less);
+    ASSERT_EQ(back.size(), expected[p].size()) << "partition " << p;
+    for (size_t i = 0; i < back.size(); ++i) ASSERT_EQ(Key(back[i]), Key(expected[p][i])) << "partition " << p;
+  }
+}
+
+TEST(dedup_partition, deposit_and_consumption_ids_get_partitions_of_their_own_family) {
+  constexpr uint32_t kPerFamily = 7;
+  std::mt19937_64 rng(6);
+  std::map<uint32_t, int> used;
+  for (int i = 0; i < 10'000; ++i) {
+    const uint64_t hash = rng();
+    const uint32_t d = DedupPartition(hash, true, kPerFamily), c = DedupPartition(hash, false, kPerFamily);
+    ASSERT_LT(d, kPerFamily);
+    ASSERT_GE(c, kPerFamily);
+    ASSERT_LT(c, 2 * kPerFamily);
+    ++used[d];
+    ++used[c];
+  }
+  EXPECT_EQ(used.size(), 2 * kPerFamily);  // every partition of both families is used
+  for (const auto& [partition, ids] : used) EXPECT_GT(ids, 10'000 / kPerFamily / 2) << "partition " << partition;
+}
+
+}  // namespace
+}  // namespace carecard
