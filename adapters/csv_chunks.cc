@@ -226,7 +226,7 @@ bool CsvChunkReader::Next(CsvBlock* block) {
   if (done_) return false;
   std::vector<char>& bytes = block->bytes;
   if (bytes.size() != block_bytes_) bytes.resize(block_bytes_);
-  std::memcpy(bytes.data(), carry_.data(), carry_.size());
+  if (!carry_.empty()) std::memcpy(bytes.data(), carry_.data(), carry_.size());
   // The file offset of bytes[0]: what was read, less what is carried.
   const uint64_t base = read_ - carry_.size();
   size_t filled = 0;
@@ -342,7 +342,9 @@ void FileRowFetcher::Fetch(uint16_t file, uint64_t locator, std::vector<std::str
     if (n <= 0) throw changed("cannot be read again");
     got += static_cast<size_t>(n);
   }
-  CsvBlockParser parser(bytes.data(), bytes.data() + got, 0, locator, locator + got == size);
+  // Only the first row is parsed, and a row that was kept is at most kMaxRowBytes:
+  // it is whole in these bytes, whatever follows it.
+  CsvBlockParser parser(bytes.data(), bytes.data() + got, 0, locator);
   CsvRowView row;
   if (!parser.Next(&row) || row.problem != CsvProblem::kNone || row.cells.size() != widths_[file]) {
     throw changed("reads differently now");

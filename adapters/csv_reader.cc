@@ -491,8 +491,8 @@ bool CsvReader::FileDigest(std::string* sha256_hex, uint64_t* bytes) {
 
 const std::string& CsvReader::error() const { return impl_->error; }
 
-CsvBlockParser::CsvBlockParser(const char* begin, const char* end, int64_t first_line, uint64_t offset, bool ends_file)
-    : begin_(begin), pos_(begin), end_(end), offset_(offset), line_(first_line), ends_file_(ends_file) {
+CsvBlockParser::CsvBlockParser(const char* begin, const char* end, int64_t first_line, uint64_t offset)
+    : begin_(begin), pos_(begin), end_(end), offset_(offset), line_(first_line) {
 }
 
 void CsvBlockParser::BeginCell() {

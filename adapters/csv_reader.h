@@ -102,9 +102,10 @@ struct CsvRowView {
 // CsvChunkReader (csv_chunks.h) cuts files into such blocks.
 class CsvBlockParser {
  public:
-  // `first_line` is the line of `begin`, `offset` its byte offset in the file;
-  // `ends_file` when `end` is the end of the file.
-  CsvBlockParser(const char* begin, const char* end, int64_t first_line, uint64_t offset, bool ends_file);
+  // `first_line` is the line of `begin`, `offset` its byte offset in the file.
+  // REQUIRES: [begin, end) ends at a row's end or at the file's end (CsvChunkReader
+  // cuts blocks so): the bytes after the last line end are the file's last row.
+  CsvBlockParser(const char* begin, const char* end, int64_t first_line, uint64_t offset);
   // Reads the next row into *row. Returns false at the end of the block.
   bool Next(CsvRowView* row);
   // Physical line of the next byte (after the last row: the block's end).
@@ -125,7 +126,6 @@ class CsvBlockParser {
   const char* end_;
   uint64_t offset_;
   int64_t line_;
-  bool ends_file_;
   // The row being built.
   CsvRowView* row_ = nullptr;
   const char* row_start_ = nullptr;

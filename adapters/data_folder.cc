@@ -323,7 +323,7 @@ bool LoadRegistryFile(const std::string& dir, uint16_t file, InputFileInfo* info
                          CsvProblemText(block.long_row_problem));
     } else {
       CsvBlockParser parser(block.bytes.data() + block.begin, block.bytes.data() + block.end, block.first_line,
-                            block.offset, block.ends_file);
+                            block.offset);
       // Rows are parsed a few ahead of their checks, so that the index slots
       // they will look up are already on their way into the cache.
       constexpr size_t kAhead = 8;
@@ -531,7 +531,7 @@ class TransactionPipeline {
           return Fail(error), false;
         }
         CsvBlockParser parser(block->bytes.data() + block->begin, block->bytes.data() + block->end, block->first_line,
-                              block->offset, block->ends_file);
+                              block->offset);
         if (parser.Next(&row)) {
           if (!AcceptHeader(run_, f.file, info.kind, f.path, row, &f.header, &error)) return Fail(error), false;
           // The rest of the block holds rows.
@@ -571,8 +571,7 @@ class TransactionPipeline {
                             CsvProblemText(block.long_row_problem));
       return;
     }
-    CsvBlockParser parser(block.bytes.data() + block.begin, block.bytes.data() + block.end, block.first_line, block.offset,
-                          block.ends_file);
+    CsvBlockParser parser(block.bytes.data() + block.begin, block.bytes.data() + block.end, block.first_line, block.offset);
     // Rows are parsed a few ahead of their checks, so that the card they name
     // is on its way into the cache when it is looked up.
     constexpr size_t kAhead = 8;

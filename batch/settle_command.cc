@@ -14,6 +14,8 @@
 #include <map>
 #include <fstream>
 #include <mutex>
+#include <new>
+#include <stdexcept>
 #include <type_traits>
 #include <nlohmann/json.hpp>
 
@@ -77,7 +79,7 @@ RunTuning RunTuning::Clamped() const {
   RunTuning t = *this;
   t.partition_bytes = std::clamp<uint64_t>(t.partition_bytes, 1u << 10, uint64_t{1} << 30);
   t.exception_budget_bytes = std::clamp<size_t>(t.exception_budget_bytes, 1u << 10, size_t{256} << 20);
-  t.block_bytes = std::clamp<size_t>(t.block_bytes, 1u << 10, size_t{64} << 20);
+  t.block_bytes = std::clamp<size_t>(t.block_bytes, kMaxRowBytes + 8, size_t{64} << 20);  // a block holds a whole row
   return t;
 }
 
@@ -200,6 +202,12 @@ int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int 
     return kExitRefused;
   } catch (const SpillError& e) {
     err << "refused: " << e.what() << "\n";
+    return kExitRefused;
+  } catch (const std::length_error& e) {  // a limit of id_index.h
+    err << "refused: " << e.what() << "\n";
+    return kExitRefused;
+  } catch (const std::bad_alloc&) {
+    err << "refused: out of memory (see README, Resources and limits)\n";
     return kExitRefused;
   }
   // The spill outlives the run: the exceptions are read back from it.

@@ -34,7 +34,7 @@ struct RunTuning {
   Spill spill = Spill::kAuto;                 // kAuto: a temporary file from 32 MiB of transaction files
   uint64_t partition_bytes = 3u << 20;        // spilled bytes per elder partition, 1 KiB .. 1 GiB
   size_t exception_budget_bytes = 2u << 20;   // per exception log before it spills a sorted run, 1 KiB .. 256 MiB
-  size_t block_bytes = size_t{4} << 20;       // bytes per parsed block of a transaction file, 1 KiB .. 64 MiB
+  size_t block_bytes = size_t{4} << 20;       // bytes per parsed block of a transaction file, 64 KiB (a row) .. 64 MiB
 
   // CARECARD_SPILL=memory|file, CARECARD_PARTITION_KB, CARECARD_EXCEPTION_KB,
   // CARECARD_BLOCK_KB (benchmarks and experiments; bench/README.md). A value

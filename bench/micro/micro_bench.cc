@@ -194,7 +194,7 @@ void BM_CsvBlockParser(benchmark::State& state) {
   const std::string& bytes = ConsumptionBytes();
   int64_t rows = 0;
   for (auto _ : state) {
-    CsvBlockParser parser(bytes.data(), bytes.data() + bytes.size(), 1, 0, true);
+    CsvBlockParser parser(bytes.data(), bytes.data() + bytes.size(), 1, 0);
     CsvRowView row;
     int64_t n = 0;
     while (parser.Next(&row)) n += static_cast<int64_t>(row.cells.size());
@@ -218,7 +218,7 @@ void BM_CsvChunkReaderAndParser(benchmark::State& state) {
     int64_t n = 0;
     while (reader->Next(&block)) {
       CsvBlockParser parser(block.bytes.data() + block.begin, block.bytes.data() + block.end, block.first_line,
-                            block.offset, block.ends_file);
+                            block.offset);
       while (parser.Next(&row)) ++n;
     }
     std::string sha;

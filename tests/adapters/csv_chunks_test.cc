@@ -79,7 +79,7 @@ std::vector<Row> ByBlocks(const std::string& path, size_t block_bytes, std::stri
       continue;
     }
     CsvBlockParser parser(block.bytes.data() + block.begin, block.bytes.data() + block.end, block.first_line,
-                          block.offset, block.ends_file);
+                          block.offset);
     while (parser.Next(&row)) {
       Row r{row.line, row.problem, {}};
       if (CellsMatter(row.problem)) r.cells.assign(row.cells.begin(), row.cells.end());
@@ -164,7 +164,7 @@ TEST(csv_chunks, empty_and_bom_only_files_have_no_rows) {
 TEST(csv_chunks, rows_parsed_ahead_keep_their_cells) {
   // Quoted cells with doubled quotes are copied out of the input: each row keeps its own copy.
   const std::string data = "\"a\"\"1\",x\n\"b\"\"2\",y\n\"c\"\"3\",z\n";
-  CsvBlockParser parser(data.data(), data.data() + data.size(), 1, 0, true);
+  CsvBlockParser parser(data.data(), data.data() + data.size(), 1, 0);
   CsvRowView rows[3];
   for (auto& r : rows) ASSERT_TRUE(parser.Next(&r));
   EXPECT_EQ(rows[0].cells[0], "a\"1");

@@ -209,8 +209,9 @@ TEST_F(GeneratedBook, two_threads_write_the_same_bytes_as_one) {
 
 TEST_F(GeneratedBook, the_way_a_run_cuts_its_work_never_changes_a_byte) {
   // Partitions of 1 KiB (hundreds of them), exception logs that spill a run
-  // every few rows, 1 KiB read blocks and a spill file: every merge and every
-  // sort across those cuts is exercised, and must land on the same bytes.
+  // every few rows, the smallest read blocks (one row's worth, 64 KiB: each
+  // file is cut into many) and a spill file: every merge and every sort across
+  // those cuts is exercised, and must land on the same bytes.
   RunTuning tiny;
   tiny.spill = RunTuning::Spill::kFile;
   tiny.partition_bytes = 1 << 10;
@@ -239,7 +240,7 @@ TEST(RunTuning, clamps_what_it_is_given_to_a_range_that_cannot_exhaust_memory) {
   const RunTuning c = t.Clamped();
   EXPECT_EQ(c.partition_bytes, 1u << 10);
   EXPECT_EQ(c.exception_budget_bytes, size_t{256} << 20);
-  EXPECT_EQ(c.block_bytes, 1u << 10);
+  EXPECT_EQ(c.block_bytes, kMaxRowBytes + 8);  // a block must hold the longest row
 }
 
 }  // namespace
