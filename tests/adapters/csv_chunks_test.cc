@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "adapters/csv_reader.h"
+#include "tests/batch/test_files.h"
 
 namespace carecard {
 namespace {
@@ -45,22 +46,7 @@ std::vector<Row> ByReader(const std::string& data) {
   return rows;
 }
 
-class TempFile {
- public:
-  explicit TempFile(const std::string& content) {
-    char name[] = "/tmp/carecard_csv_chunks_XXXXXX";
-    const int fd = mkstemp(name);
-    EXPECT_GE(fd, 0);
-    close(fd);
-    path_ = name;
-    std::ofstream(path_, std::ios::binary) << content;
-  }
-  ~TempFile() { std::remove(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempFile;
 
 // Reads a file through blocks of `block_bytes`, as the data folder loader does.
 std::vector<Row> ByBlocks(const std::string& path, size_t block_bytes, std::string* sha256 = nullptr) {

@@ -1,4 +1,5 @@
 #include "adapters/csv_reader.h"
+#include "tests/batch/test_files.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -328,22 +329,7 @@ TEST(csv_reader, arbitrary_bytes_never_crash_or_hang) {
   }
 }
 
-class TempFile {
- public:
-  explicit TempFile(const std::string& content) {
-    char name[] = "/tmp/carecard_csv_reader_XXXXXX";
-    const int fd = mkstemp(name);
-    EXPECT_GE(fd, 0);
-    close(fd);
-    path_ = name;
-    std::ofstream(path_, std::ios::binary) << content;
-  }
-  ~TempFile() { std::remove(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempFile;
 
 TEST(csv_reader, open_reads_a_file_larger_than_its_buffer) {
   // Rows straddle the 1 MiB read(2) boundaries; a BOM and a multi-line cell

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "adapters/csv_reader.h"
+#include "tests/batch/test_files.h"
 
 namespace carecard {
 namespace {
@@ -20,22 +21,7 @@ TEST(sha256, hex_of_abc_is_the_known_vector) {
   EXPECT_EQ(Sha256Hex(""), kEmpty);
 }
 
-class TempFile {
- public:
-  explicit TempFile(const std::string& content) {
-    char name[] = "/tmp/carecard_sha256_XXXXXX";
-    const int fd = mkstemp(name);
-    EXPECT_GE(fd, 0);
-    close(fd);
-    path_ = name;
-    std::ofstream(path_, std::ios::binary) << content;
-  }
-  ~TempFile() { std::remove(path_.c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using testing::TempFile;
 
 TEST(sha256, file_is_hashed_in_chunks_with_its_size) {
   // A million 'a' spans a 1 MiB read boundary only if the chunk is smaller;

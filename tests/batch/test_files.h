@@ -1,9 +1,11 @@
-// Helpers for batch tests: temporary folders, whole files, running the binary.
+// Helpers for tests: temporary folders and files, whole files, running the binary.
 #ifndef CARECARD_TESTS_BATCH_TEST_FILES_H_
 #define CARECARD_TESTS_BATCH_TEST_FILES_H_
 
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +27,23 @@ class TempDir {
   }
   const std::string& path() const { return path_; }
   std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A file under the system temp dir holding `content`, removed on destruction.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content) {
+    std::string pattern = (std::filesystem::temp_directory_path() / "carecard-test-XXXXXX").string();
+    const int fd = ::mkstemp(pattern.data());
+    if (fd >= 0) ::close(fd);
+    path_ = pattern;
+    std::ofstream(path_, std::ios::binary) << content;
+  }
+  ~TempFile() { std::remove(path_.c_str()); }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_;
