@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace carecard {
@@ -34,7 +35,9 @@ class CsvWriter {
   void EndRow();
 
   const std::string& bytes() const { return out_; }
-  std::string Release() { return std::move(out_); }
+  // Hands over the bytes written so far; the writer starts an empty buffer.
+  std::string Release() { return std::exchange(out_, std::string()); }
+  void Reserve(size_t bytes) { out_.reserve(bytes); }
   // Forgets the bytes written so far, keeping the buffer (callers that stream them out).
   void ClearBytes() { out_.clear(); }
 

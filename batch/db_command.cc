@@ -184,7 +184,7 @@ int RunDbSettle(const DbSettleOptions& o, std::ostream& out, std::ostream& err) 
   if (int rc = CheckRejects(run, o.max_rejects, "", err)) return rc;
   MemoryOutputSink sink;
   std::string manifest;
-  if (int rc = WriteFiles(o.rules_path, o.threads, o.close, &run, &sink, &manifest, err)) return rc;
+  if (int rc = WriteFiles(o.rules_path, o.threads, RunTuning{}, o.close, &run, &sink, &manifest, err)) return rc;
   const std::map<std::string, std::string>& files = sink.files();
 
   PgPeriodWrite write;

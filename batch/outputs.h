@@ -58,10 +58,14 @@ struct OutputInfo {
   std::string sha256;
 };
 
-// Writes the seven CSV files of the period into `sink`, concurrently when
-// `threads` > 1 (the bytes are the same). Returns them by name.
+// Writes the seven CSV files of the period into `sink`. With `threads` > 1,
+// the files are cut into pieces of `rows_per_piece` rows rendered on that many
+// threads while the calling thread hashes and writes them in order; the bytes
+// are the same whatever the threads and the cut. Returns the files by name.
+inline constexpr size_t kDefaultRowsPerPiece = 8192;
 std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const Policy& policy, const RunResult& run,
-                                              const BookState& book, OutputSink* sink, int threads = 1);
+                                              const BookState& book, OutputSink* sink, int threads = 1,
+                                              size_t rows_per_piece = kDefaultRowsPerPiece);
 
 // Writes `bytes` as one file of `sink`, and describes it.
 OutputInfo WriteWholeFile(OutputSink* sink, const std::string& name, std::string_view bytes);

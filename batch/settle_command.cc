@@ -80,6 +80,7 @@ RunTuning RunTuning::Clamped() const {
   t.partition_bytes = std::clamp<uint64_t>(t.partition_bytes, 1u << 10, uint64_t{1} << 30);
   t.exception_budget_bytes = std::clamp<size_t>(t.exception_budget_bytes, 1u << 10, size_t{256} << 20);
   t.block_bytes = std::clamp<size_t>(t.block_bytes, kMaxRowBytes + 8, size_t{64} << 20);  // a block holds a whole row
+  t.render_rows = std::clamp<size_t>(t.render_rows, 1, size_t{1} << 20);
   return t;
 }
 
@@ -98,6 +99,12 @@ RunTuning RunTuning::FromEnvironment() {
   kib("CARECARD_PARTITION_KB", &t.partition_bytes);
   kib("CARECARD_EXCEPTION_KB", &t.exception_budget_bytes);
   kib("CARECARD_BLOCK_KB", &t.block_bytes);
+  if (const char* text = std::getenv("CARECARD_RENDER_ROWS"); text && *text) {
+    size_t rows = 0;
+    const char* end = text + std::strlen(text);
+    const auto [ptr, ec] = std::from_chars(text, end, rows);
+    if (ec == std::errc() && ptr == end) t.render_rows = rows;
+  }
   if (const char* mode = std::getenv("CARECARD_SPILL")) {
     if (std::string_view(mode) == "memory") t.spill = Spill::kMemory;
     if (std::string_view(mode) == "file") t.spill = Spill::kFile;
@@ -175,7 +182,6 @@ int SettleFolder(const std::string& data_dir, const std::string& spill_dir, int 
     folder.max_rejects_per_file = max_rejects;
     folder.threads = threads;
     folder.block_bytes = tuning.block_bytes;
-    std::mutex progress_mutex;
     if (progress) {
       folder.progress = [](const std::string& file, int64_t rows) {
         std::cerr << "\r  reading " << file << ": " << rows << " rows" << std::flush;
@@ -226,8 +232,8 @@ int CheckRejects(const PreparedRun& run, int64_t max_rejects, const std::string&
   return kExitOk;
 }
 
-int WriteFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, OutputSink* sink,
-               std::string* manifest, std::ostream& err) {
+int WriteFiles(const std::string& rules_path, int threads, const RunTuning& tuning, bool close, PreparedRun* run,
+               OutputSink* sink, std::string* manifest, std::ostream& err) {
   const Policy& policy = run->policy.policy;
   const PayoutPeriod period = *run->period;
   ManifestInputs m;
@@ -243,7 +249,8 @@ int WriteFiles(const std::string& rules_path, int threads, bool close, PreparedR
   m.counts = run->result.counts;
   m.previous_manifest_sha256 = run->previous_manifest_sha256;
   try {
-    const std::vector<OutputInfo> outputs = RenderSettlementFiles(period, policy, run->result, run->book, sink, threads);
+    const std::vector<OutputInfo> outputs = RenderSettlementFiles(period, policy, run->result, run->book, sink, threads,
+                                                                   tuning.Clamped().render_rows);
     *manifest = RenderManifest(m, outputs, run->result.settlement);
     WriteWholeFile(sink, "manifest.json", *manifest);
   } catch (const nlohmann::json::exception& e) {
@@ -369,7 +376,7 @@ int RunSettle(const SettleOptions& o, std::ostream& out, std::ostream& err) {
     return kExitRefused;
   }
   std::string manifest;
-  if (int rc = WriteFiles(o.rules_path, o.threads, o.close, &run, writer.get(), &manifest, err)) return rc;
+  if (int rc = WriteFiles(o.rules_path, o.threads, o.tuning, o.close, &run, writer.get(), &manifest, err)) return rc;
   if (!o.sign_key.empty()) {
     std::string signature;
     if (!SignMessage(o.sign_key, manifest, &signature, &error)) {
@@ -606,7 +613,7 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
   if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 2, 1'000'000'000, false, o.tuning, RunOptions{}, &run, err)) return rc;
   CompareSink sink(book.PeriodDir(period));
   std::string manifest;
-  if (int rc = WriteFiles(o.rules_path, 2, target->closed, &run, &sink, &manifest, err)) return rc;
+  if (int rc = WriteFiles(o.rules_path, 2, o.tuning, target->closed, &run, &sink, &manifest, err)) return rc;
   for (const auto& [name, verdict] : sink.verdicts()) {
     if (name == "manifest.json.sig") continue;
     if (verdict.missing) {

@@ -35,9 +35,10 @@ struct RunTuning {
   uint64_t partition_bytes = 3u << 20;        // spilled bytes per elder partition, 1 KiB .. 1 GiB
   size_t exception_budget_bytes = 2u << 20;   // per exception log before it spills a sorted run, 1 KiB .. 256 MiB
   size_t block_bytes = size_t{4} << 20;       // bytes per parsed block of a transaction file, 64 KiB (a row) .. 64 MiB
+  size_t render_rows = 8192;                  // rows per rendered piece of an output file, 1 .. 1,048,576
 
   // CARECARD_SPILL=memory|file, CARECARD_PARTITION_KB, CARECARD_EXCEPTION_KB,
-  // CARECARD_BLOCK_KB (benchmarks and experiments; bench/README.md). A value
+  // CARECARD_BLOCK_KB, CARECARD_RENDER_ROWS (benchmarks and experiments; bench/README.md). A value
   // that is not a number is ignored; numbers are clamped.
   static RunTuning FromEnvironment();
   RunTuning Clamped() const;
@@ -115,8 +116,8 @@ int CheckRejects(const PreparedRun& run, int64_t max_rejects, const std::string&
 
 // Renders every file of the settled run into `sink`, the manifest last, and
 // returns the manifest's bytes in *manifest. Returns kExitOk, or kExitRefused with a message.
-int WriteFiles(const std::string& rules_path, int threads, bool close, PreparedRun* run, OutputSink* sink,
-               std::string* manifest, std::ostream& err);
+int WriteFiles(const std::string& rules_path, int threads, const RunTuning& tuning, bool close, PreparedRun* run,
+               OutputSink* sink, std::string* manifest, std::ostream& err);
 
 // The refusals of semantics.md §7 against run.book and run.periods: a closed
 // or earlier period, a close out of order or over an unclosed draft. Returns

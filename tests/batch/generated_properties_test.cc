@@ -10,6 +10,7 @@
 
 #include "adapters/csv_reader.h"
 #include "batch/generator.h"
+#include "batch/outputs.h"
 #include "batch/settle_command.h"
 #include "tests/batch/test_files.h"
 
@@ -217,7 +218,8 @@ TEST_F(GeneratedBook, the_way_a_run_cuts_its_work_never_changes_a_byte) {
   tiny.partition_bytes = 1 << 10;
   tiny.exception_budget_bytes = 1 << 10;
   tiny.block_bytes = 1 << 10;
-  for (int threads : {1, 2}) {
+  tiny.render_rows = 3;  // output files in pieces of three rows, rendered out of order
+  for (int threads : {1, 2, 3}) {
     const std::string book = "book-tiny-" + std::to_string(threads);
     fs::create_directories(*dir_ / book);
     fs::copy(*dir_ / "book/2024-B1", *dir_ / (book + "/2024-B1"), fs::copy_options::recursive);
@@ -232,15 +234,83 @@ TEST_F(GeneratedBook, the_way_a_run_cuts_its_work_never_changes_a_byte) {
   }
 }
 
+// A sink whose file `failing` refuses bytes past `limit`, as a full disk would.
+class FullDiskSink : public OutputSink {
+ public:
+  FullDiskSink(std::string failing, size_t limit) : failing_(std::move(failing)), limit_(limit) {}
+  std::unique_ptr<OutputFile> Create(const std::string& name) override {
+    return std::make_unique<File>(name == failing_ ? limit_ : SIZE_MAX);
+  }
+
+ private:
+  class File : public OutputFile {
+   public:
+    explicit File(size_t limit) : limit_(limit) {}
+    void Write(std::string_view bytes) override {
+      written_ += bytes.size();
+      if (written_ > limit_) throw std::runtime_error("disk full");
+    }
+    void Finish() override {}
+
+   private:
+    size_t limit_, written_ = 0;
+  };
+  std::string failing_;
+  size_t limit_;
+};
+
+TEST_F(GeneratedBook, rendered_files_are_the_same_bytes_however_they_are_cut_and_a_failed_write_fails_the_run) {
+  PreparedRun run;
+  std::ostringstream err;
+  ASSERT_EQ(LoadPolicy(testing::SourceDir() + "/rules/qingdao-2022.yaml", Language::kEnglish, &run, err), kExitOk);
+  run.period = PayoutPeriod::Parse("2024-B1", run.policy.policy.months_per_period);
+  ASSERT_EQ(SettleFolder(*dir_ / "data", *dir_ / "", 2, 1'000'000, false, RunTuning{}, RunOptions{}, &run, err), kExitOk)
+      << err.str();
+  const Policy& policy = run.policy.policy;
+  MemoryOutputSink whole;
+  RenderSettlementFiles(*run.period, policy, run.result, run.book, &whole, 1, size_t{1} << 20);
+  ASSERT_EQ(whole.files().size(), 7u);
+  EXPECT_GT(whole.files()["card_months.csv"].size(), 100'000u);  // many pieces below
+  for (int threads : {1, 2, 5}) {
+    for (size_t rows : {size_t{1}, size_t{7}, size_t{500}}) {
+      MemoryOutputSink cut;
+      const auto infos = RenderSettlementFiles(*run.period, policy, run.result, run.book, &cut, threads, rows);
+      EXPECT_EQ(cut.files(), whole.files()) << threads << " threads, pieces of " << rows << " rows";
+      ASSERT_EQ(infos.size(), 7u);
+      EXPECT_EQ(infos[0].file, "adjustments.csv");  // by name
+      EXPECT_EQ(infos[1].sha256, Sha256Hex(whole.files()["card_months.csv"]));
+    }
+  }
+  // A file that fails at its start, in its middle or near its end fails the
+  // whole render with the sink's error, on one thread or several, and every
+  // thread is gone when the error arrives (no hang, no abort).
+  for (const char* failing : {"card_months.csv", "exceptions.csv", "payouts.csv"}) {
+    const size_t size = whole.files()[failing].size();
+    for (size_t limit : {size_t{0}, size / 2, size - 1}) {
+      for (int threads : {1, 3}) {
+        FullDiskSink sink(failing, limit);
+        try {
+          RenderSettlementFiles(*run.period, policy, run.result, run.book, &sink, threads, 64);
+          ADD_FAILURE() << failing << " at " << limit << ": no error";
+        } catch (const std::runtime_error& e) {
+          EXPECT_STREQ(e.what(), "disk full");
+        }
+      }
+    }
+  }
+}
+
 TEST(RunTuning, clamps_what_it_is_given_to_a_range_that_cannot_exhaust_memory) {
   RunTuning t;
   t.partition_bytes = 0;
   t.exception_budget_bytes = size_t{1} << 40;
   t.block_bytes = 1;
+  t.render_rows = 0;
   const RunTuning c = t.Clamped();
   EXPECT_EQ(c.partition_bytes, 1u << 10);
   EXPECT_EQ(c.exception_budget_bytes, size_t{256} << 20);
   EXPECT_EQ(c.block_bytes, kMaxRowBytes + 8);  // a block must hold the longest row
+  EXPECT_EQ(c.render_rows, 1u);
 }
 
 }  // namespace
