@@ -568,10 +568,53 @@ bool CsvBlockParser::FinishRow(const char* content_end) {
   return true;
 }
 
+void CsvBlockParser::LoadWindow(const char* window) {
+  window_ = window;
+  window_bytes_ = static_cast<size_t>(std::min<ptrdiff_t>(64, end_ - window));
+  const char* src = window;
+  alignas(16) char tail[64];
+  if (window_bytes_ < 64) {
+    // The block's last bytes: padding that is none of the bytes looked for.
+    std::memset(tail, 'a', sizeof tail);
+    std::memcpy(tail, window, window_bytes_);
+    src = tail;
+  }
+  uint64_t comma = 0, lf = 0, quote = 0, special = 0;
+#if defined(__SSE2__)
+  const __m128i kComma = _mm_set1_epi8(','), kLf = _mm_set1_epi8('\n'), kQuote = _mm_set1_epi8('"'),
+                kZero = _mm_setzero_si128();
+  for (int i = 0; i < 4; ++i) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * i));
+    const int shift = 16 * i;
+    comma |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kComma)))) << shift;
+    lf |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kLf)))) << shift;
+    quote |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kQuote)))) << shift;
+    special |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(v) |
+                                                           _mm_movemask_epi8(_mm_cmpeq_epi8(v, kZero))))
+               << shift;
+  }
+#else
+  for (int i = 0; i < 64; ++i) {
+    const auto c = static_cast<unsigned char>(src[i]);
+    const uint64_t bit = uint64_t{1} << i;
+    if (c == ',') comma |= bit;
+    if (c == '\n') lf |= bit;
+    if (c == '"') quote |= bit;
+    if (c >= 0x80 || c == 0) special |= bit;
+  }
+#endif
+  window_comma_ = comma;
+  window_lf_ = lf;
+  window_quote_ = quote;
+  window_special_ = special;
+}
+
 bool CsvBlockParser::Next(CsvRowView* row) {
-  // The common row: no quote, at most kMaxRowBytes. One pass finds its commas,
-  // its line end, and whether any byte is not ASCII (or is NUL), 16 bytes at a
-  // time; any other row goes to the state machine (NextSlow).
+  // The common row: no quote, at most kMaxRowBytes. Its commas, its line end
+  // and whether any byte is not ASCII (or is NUL) come from bit masks of the
+  // 64-byte window around it (windows sit at fixed places from the block's
+  // start, so the next row reuses the masks); any other row goes to the state
+  // machine (NextSlow).
   for (;;) {
     row->cells.clear();
     if (pos_ >= end_) return false;
@@ -583,51 +626,34 @@ bool CsvBlockParser::Next(CsvRowView* row) {
     const char* p = pos_;
     const char* lf = nullptr;
     const char* const scan_end = end_ - pos_ > static_cast<ptrdiff_t>(kMaxRowBytes + 2) ? pos_ + kMaxRowBytes + 2 : end_;
-    auto add_comma = [&](const char* c) {
-      if (comma_count < kMaxColumns) commas[comma_count] = static_cast<uint32_t>(c - pos_);
-      ++comma_count;
-    };
-#if defined(__SSE2__)
-    const __m128i kComma = _mm_set1_epi8(','), kLf = _mm_set1_epi8('\n'), kQuote = _mm_set1_epi8('"'),
-                  kZero = _mm_setzero_si128();
-    for (; p + 16 <= scan_end; p += 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      unsigned lf_mask = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kLf)));
-      const unsigned below = lf_mask ? (1u << __builtin_ctz(lf_mask)) - 1 : 0xFFFFu;
-      if (static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kQuote))) & below) return NextSlow(row);
-      if (const unsigned m = (static_cast<unsigned>(_mm_movemask_epi8(v)) |
-                              static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kZero)))) &
-                             below) {
-        if (!special) first_special = p + __builtin_ctz(m);
-        last_special = p + 31 - __builtin_clz(m);
+    for (;;) {
+      if (window_ == nullptr || p < window_ || p >= window_ + 64) {
+        LoadWindow(begin_ + (static_cast<size_t>(p - begin_) & ~size_t{63}));
+      }
+      const auto from = static_cast<unsigned>(p - window_);
+      const auto limit = static_cast<size_t>(std::min<ptrdiff_t>(scan_end - window_, static_cast<ptrdiff_t>(window_bytes_)));
+      uint64_t live = (limit >= 64 ? ~uint64_t{0} : (uint64_t{1} << limit) - 1) & (~uint64_t{0} << from);
+      const uint64_t lf_bits = window_lf_ & live;
+      if (lf_bits) live &= (lf_bits & (~lf_bits + 1)) - 1;  // the bytes before the line end
+      if (window_quote_ & live) return NextSlow(row);
+      if (const uint64_t m = window_special_ & live) {
+        if (!special) first_special = window_ + __builtin_ctzll(m);
+        last_special = window_ + 63 - __builtin_clzll(m);
         special = true;
       }
-      for (unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kComma))) & below; m; m &= m - 1) {
-        add_comma(p + __builtin_ctz(m));
+      for (uint64_t m = window_comma_ & live; m; m &= m - 1) {
+        if (comma_count < kMaxColumns) commas[comma_count] = static_cast<uint32_t>(window_ + __builtin_ctzll(m) - pos_);
+        ++comma_count;
       }
-      if (lf_mask) {
-        lf = p + __builtin_ctz(lf_mask);
+      if (lf_bits) {
+        lf = window_ + __builtin_ctzll(lf_bits);
         break;
       }
+      if (limit < 64) break;  // at scan_end
+      p = window_ + 64;
+      if (p >= scan_end) break;
     }
-#endif
-    if (!lf) {
-      for (; p < scan_end; ++p) {
-        const auto c = static_cast<unsigned char>(*p);
-        if (c == '\n') {
-          lf = p;
-          break;
-        }
-        if (c == '"') return NextSlow(row);
-        if (c == ',') add_comma(p);
-        if (c >= 0x80 || c == 0) {
-          if (!special) first_special = p;
-          last_special = p;
-          special = true;
-        }
-      }
-      if (!lf && scan_end != end_) return NextSlow(row);  // longer than kMaxRowBytes
-    }
+    if (!lf && scan_end != end_) return NextSlow(row);  // longer than kMaxRowBytes
     const char* stop = lf ? lf : end_;
     const char* content_end = stop;
     if (content_end > pos_ && content_end[-1] == '\r') --content_end;
@@ -648,28 +674,31 @@ bool CsvBlockParser::Next(CsvRowView* row) {
     const size_t cells = comma_count + 1;
     const size_t stored = std::min(cells, kMaxColumns);
     if (cells > kMaxColumns) problem = CsvProblem::kTooManyColumns;
+    row->cells.resize(stored);
+    std::string_view* out = row->cells.data();
     const char* cell = pos_;
+    size_t longest = 0;
     for (size_t i = 0; i < stored; ++i) {
       const char* cell_end = i < comma_count ? pos_ + commas[i] : content_end;
-      const std::string_view v(cell, static_cast<size_t>(cell_end - cell));
-      if (v.size() > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem)) {
-        problem = CsvProblem::kFieldTooLong;
-      }
-      row->cells.push_back(v);
+      const auto size = static_cast<size_t>(cell_end - cell);
+      longest = std::max(longest, size);
+      out[i] = std::string_view(cell, size);
       cell = cell_end + 1;
+    }
+    if (longest > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem)) {
+      problem = CsvProblem::kFieldTooLong;
     }
     // Cells are the row cut at ASCII commas, so the cells from the one holding
     // the first byte that is not plain ASCII to the one holding the last are
     // UTF-8 exactly when each of them is; the others are ASCII. The
-    // lowest-ranked problem, it matters only when there is no other.
+    // lowest-ranked problem, it matters only when there is no other. (No
+    // problem: every comma is stored.)
     if (special && problem == CsvProblem::kNone) {
-      const char* from = pos_;
-      const char* to = content_end;
-      for (size_t i = 0; i < comma_count; ++i) {
-        const char* comma = pos_ + commas[i];
-        if (comma < first_special) from = comma + 1;
-        if (comma > last_special && comma < to) to = comma;
-      }
+      size_t i = 0;
+      while (i < comma_count && pos_ + commas[i] < first_special) ++i;
+      const char* from = i > 0 ? pos_ + commas[i - 1] + 1 : pos_;
+      while (i < comma_count && pos_ + commas[i] < last_special) ++i;
+      const char* to = i < comma_count ? pos_ + commas[i] : content_end;
       if (last_special >= content_end) to = content_end;
       if (!IsValidUtf8Bytes(from, static_cast<size_t>(to - from))) problem = CsvProblem::kInvalidUtf8;
     }

@@ -120,6 +120,8 @@ class CsvBlockParser {
   void Append(const char* s, size_t n);
   void RowTooLong();
   bool FinishRow(const char* content_end);
+  // Fills the masks of the 64 bytes from `window` (fewer at the block's end).
+  void LoadWindow(const char* window);
 
   const char* begin_;
   const char* pos_;
@@ -137,6 +139,10 @@ class CsvBlockParser {
   bool copied_ = false;       // ...or copied into row_->scratch from scratch_begin_
   size_t scratch_begin_ = 0;
   CsvProblem problem_ = CsvProblem::kNone;
+  // Bit i of each mask: byte window_[i] is a comma, an LF, a quote, >= 0x80 or NUL.
+  const char* window_ = nullptr;
+  size_t window_bytes_ = 0;
+  uint64_t window_comma_ = 0, window_lf_ = 0, window_quote_ = 0, window_special_ = 0;
 };
 
 // True when `bytes` is strict UTF-8 (Unicode 15, table 3-7: no overlongs, no
