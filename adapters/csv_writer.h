@@ -38,8 +38,6 @@ class CsvWriter {
   // Hands over the bytes written so far; the writer starts an empty buffer.
   std::string Release() { return std::exchange(out_, std::string()); }
   void Reserve(size_t bytes) { out_.reserve(bytes); }
-  // Forgets the bytes written so far, keeping the buffer (callers that stream them out).
-  void ClearBytes() { out_.clear(); }
 
   // True when `cell` would be read as a formula by a spreadsheet.
   static bool LooksLikeFormula(std::string_view cell);

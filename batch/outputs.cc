@@ -259,13 +259,12 @@ class PieceScheduler : public PieceSink {
     std::vector<std::future<OutputInfo>> syncing;
     struct Collect {  // every sync ends before the files it syncs go away
       std::vector<std::future<OutputInfo>>& syncing;
-      std::vector<OutputInfo>* infos;
       ~Collect() {
         for (auto& s : syncing) {
           if (s.valid()) s.wait();
         }
       }
-    } collect{syncing, infos};
+    } collect{syncing};
     std::unique_lock<std::mutex> lock(mutex_);
     while (finished < files_.size()) {
       if (failure_) return;

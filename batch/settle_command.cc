@@ -86,25 +86,24 @@ RunTuning RunTuning::Clamped() const {
 
 RunTuning RunTuning::FromEnvironment() {
   RunTuning t;
-  auto kib = [](const char* name, auto* bytes) {
+  // The variable `name` as a whole decimal number, or false.
+  auto number = [](const char* name, uint64_t* value) {
     const char* text = std::getenv(name);
-    if (!text || !*text) return;
-    uint64_t value = 0;
+    if (!text || !*text) return false;
     const char* end = text + std::strlen(text);
-    const auto [ptr, ec] = std::from_chars(text, end, value);
-    if (ec != std::errc() || ptr != end) return;
+    const auto [ptr, ec] = std::from_chars(text, end, *value);
+    return ec == std::errc() && ptr == end;
+  };
+  auto kib = [&](const char* name, auto* bytes) {
+    uint64_t value = 0;
+    if (!number(name, &value)) return;
     value = std::min<uint64_t>(value, uint64_t{1} << 30);  // KiB: keeps the shift below from overflowing
     *bytes = static_cast<std::remove_reference_t<decltype(*bytes)>>(value << 10);
   };
   kib("CARECARD_PARTITION_KB", &t.partition_bytes);
   kib("CARECARD_EXCEPTION_KB", &t.exception_budget_bytes);
   kib("CARECARD_BLOCK_KB", &t.block_bytes);
-  if (const char* text = std::getenv("CARECARD_RENDER_ROWS"); text && *text) {
-    size_t rows = 0;
-    const char* end = text + std::strlen(text);
-    const auto [ptr, ec] = std::from_chars(text, end, rows);
-    if (ec == std::errc() && ptr == end) t.render_rows = rows;
-  }
+  if (uint64_t rows = 0; number("CARECARD_RENDER_ROWS", &rows)) t.render_rows = static_cast<size_t>(std::min<uint64_t>(rows, SIZE_MAX));
   if (const char* mode = std::getenv("CARECARD_SPILL")) {
     if (std::string_view(mode) == "memory") t.spill = Spill::kMemory;
     if (std::string_view(mode) == "file") t.spill = Spill::kFile;

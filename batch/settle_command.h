@@ -14,6 +14,7 @@
 
 #include "adapters/data_folder.h"
 #include "batch/book.h"
+#include "batch/outputs.h"
 #include "engine/settlement.h"
 #include "engine/spill.h"
 #include "rules/policy_loader.h"
@@ -35,7 +36,7 @@ struct RunTuning {
   uint64_t partition_bytes = 3u << 20;        // spilled bytes per elder partition, 1 KiB .. 1 GiB
   size_t exception_budget_bytes = 2u << 20;   // per exception log before it spills a sorted run, 1 KiB .. 256 MiB
   size_t block_bytes = size_t{4} << 20;       // bytes per parsed block of a transaction file, 64 KiB (a row) .. 64 MiB
-  size_t render_rows = 8192;                  // rows per rendered piece of an output file, 1 .. 1,048,576
+  size_t render_rows = kDefaultRowsPerPiece;  // rows per rendered piece of an output file, 1 .. 1,048,576
 
   // CARECARD_SPILL=memory|file, CARECARD_PARTITION_KB, CARECARD_EXCEPTION_KB,
   // CARECARD_BLOCK_KB, CARECARD_RENDER_ROWS (benchmarks and experiments; bench/README.md). A value
