@@ -33,16 +33,18 @@ std::optional<Money> Money::ParsePositive(std::string_view text) {
   // The common form, 1 to 12 digits, a point and 2 digits, in one pass.
   const size_t n = text.size();
   if (n >= 4 && n <= 15 && text[n - 3] == '.') {
-    int64_t fen = 0;
+    // Unsigned on purpose: a non-digit makes d huge and the sum wraps, which
+    // is defined for uint64_t; the result is then discarded by `digits`.
+    uint64_t fen = 0;
     bool digits = true;
     for (size_t i = 0; i < n; ++i) {
       if (i == n - 3) continue;
       const unsigned d = static_cast<unsigned char>(text[i]) - '0';
       digits &= d < 10;
-      fen = fen * 10 + static_cast<int64_t>(d);
+      fen = fen * 10 + d;
     }
     if (!digits || fen == 0) return std::nullopt;
-    return Money(fen);
+    return Money(static_cast<int64_t>(fen));
   }
   auto fen = ParseUnsignedFen(text);
   if (!fen || *fen == 0) return std::nullopt;

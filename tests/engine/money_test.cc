@@ -19,6 +19,15 @@ TEST(money, anything_else_is_rejected_never_a_silent_zero) {
   }
 }
 
+TEST(money, the_longest_malformed_amounts_are_rejected_without_overflow) {
+  // 15 bytes with a point third from the end take the one-pass path; bytes
+  // below '0' there once overflowed a signed accumulator (policy_loader_fuzz).
+  for (const char* bad : {"            .  ", "############.##", "//////////// .00", "999999999999. 9", "1234 6789012.00",
+                          "zzzzzzzzzzzz.zz", "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff.00"}) {
+    EXPECT_FALSE(Money::ParsePositive(bad).has_value()) << bad;
+  }
+}
+
 TEST(money, signed_amounts_allow_zero_and_a_minus_sign) {
   EXPECT_EQ(Money::ParseSigned("-12.50")->fen(), -1250);
   EXPECT_EQ(Money::ParseSigned("0")->fen(), 0);
