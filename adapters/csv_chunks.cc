@@ -102,8 +102,12 @@ bool IdentifyFile(const std::string& path, FileIdentity* identity, std::string* 
   return true;
 }
 
+PartialSha256::~PartialSha256() {
+  if (ctx) EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx));
+}
+
 bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes, FileIdentity* identity,
-              const std::atomic<bool>* stop, std::string* error) {
+              const std::atomic<bool>* stop, std::unique_ptr<PartialSha256>* partial, std::string* error) {
   if (!IdentifyFile(path, identity, error)) return false;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -117,6 +121,12 @@ bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes,
   uint64_t total = 0;
   while (ok) {
     if (stop && stop->load(std::memory_order_relaxed)) {
+      if (partial && total > 0) {
+        *partial = std::make_unique<PartialSha256>();
+        (*partial)->ctx = ctx;
+        (*partial)->bytes = total;
+        ctx = nullptr;
+      }
       ok = false;
       break;
     }
@@ -179,7 +189,7 @@ CsvChunkReader::~CsvChunkReader() {
 }
 
 std::unique_ptr<CsvChunkReader> CsvChunkReader::Open(const std::string& path, size_t block_bytes, std::string* error,
-                                                     bool hash) {
+                                                     bool hash, std::unique_ptr<PartialSha256> resume) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     *error = "cannot open " + path + ": " + std::strerror(errno);
@@ -192,6 +202,12 @@ std::unique_ptr<CsvChunkReader> CsvChunkReader::Open(const std::string& path, si
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   r->sha_ = std::make_unique<Sha>();
   if (!hash) return r;
+  if (resume && resume->ctx) {
+    r->sha_->ctx = static_cast<EVP_MD_CTX*>(resume->ctx);
+    resume->ctx = nullptr;
+    r->hashed_ = resume->bytes;
+    return r;
+  }
   r->sha_->ctx = EVP_MD_CTX_new();
   if (!r->sha_->ctx || EVP_DigestInit_ex(r->sha_->ctx, EVP_sha256(), nullptr) != 1) {
     *error = "cannot start SHA-256 for " + path;
@@ -213,7 +229,12 @@ bool CsvChunkReader::Fill(std::vector<char>* buffer, size_t from, size_t* filled
       eof_ = true;
       break;
     }
-    if (sha_->ctx) EVP_DigestUpdate(sha_->ctx, buffer->data() + at, static_cast<size_t>(n));
+    if (sha_->ctx && read_ + static_cast<uint64_t>(n) > hashed_) {
+      // Resumed: the bytes before hashed_ are in the hash already.
+      const uint64_t skip = hashed_ > read_ ? hashed_ - read_ : 0;
+      EVP_DigestUpdate(sha_->ctx, buffer->data() + at + skip, static_cast<size_t>(static_cast<uint64_t>(n) - skip));
+      hashed_ = read_ + static_cast<uint64_t>(n);
+    }
     read_ += static_cast<uint64_t>(n);
     at += static_cast<size_t>(n);
   }
@@ -293,7 +314,7 @@ bool CsvChunkReader::SkipLongRow(CsvBlock* block, size_t filled) {
 }
 
 bool CsvChunkReader::Digest(std::string* sha256_hex, uint64_t* bytes) {
-  if (!done_ || !error_.empty() || !sha_->ctx) return false;
+  if (!done_ || !error_.empty() || !sha_->ctx || hashed_ != read_) return false;
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (EVP_DigestFinal_ex(sha_->ctx, md, &length) != 1) return false;

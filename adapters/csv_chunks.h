@@ -37,13 +37,27 @@ struct CsvBlock {
   uint64_t long_row_offset = 0;
 };
 
+// A SHA-256 over a file's first `bytes` bytes, stopped there (HashFile was
+// told to stop): a reader of the file carries it on instead of starting over.
+struct PartialSha256 {
+  PartialSha256() = default;
+  PartialSha256(const PartialSha256&) = delete;
+  PartialSha256& operator=(const PartialSha256&) = delete;
+  ~PartialSha256();
+  void* ctx = nullptr;  // an EVP_MD_CTX, owned
+  uint64_t bytes = 0;
+};
+
 class CsvChunkReader {
  public:
   // Opens `path`. nullptr with *error naming the file when it cannot be read.
   // Without `hash`, Digest is unavailable (the caller hashed the file already).
+  // With `resume` (and `hash`), the hash goes on from resume's state, taking
+  // only the bytes after its first resume->bytes: the caller must check that
+  // the file is still the one whose start was hashed (FileIdentity).
   // REQUIRES: block_bytes > kMaxRowBytes.
   static std::unique_ptr<CsvChunkReader> Open(const std::string& path, size_t block_bytes, std::string* error,
-                                              bool hash = true);
+                                              bool hash = true, std::unique_ptr<PartialSha256> resume = nullptr);
   ~CsvChunkReader();
 
   // The next block; false at the end of the file or on a read error (error()).
@@ -60,6 +74,7 @@ class CsvChunkReader {
   std::string path_;
   int fd_ = -1;
   uint64_t read_ = 0;      // bytes read so far
+  uint64_t hashed_ = 0;    // bytes hashed so far (ahead of read_ when resumed)
   bool eof_ = false;
   bool first_ = true;
   bool done_ = false;
@@ -97,9 +112,10 @@ struct FileIdentity {
 bool IdentifyFile(const std::string& path, FileIdentity* identity, std::string* error);
 
 // SHA-256 of a whole file (lowercase hex), its size, and its identity before
-// reading. `stop` (optional) abandons the file when it becomes true: false then.
+// reading. `stop` (optional) abandons the file when it becomes true: false
+// then, and *partial (when given) holds the hash of what was read so far.
 bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes, FileIdentity* identity,
-              const std::atomic<bool>* stop, std::string* error);
+              const std::atomic<bool>* stop, std::unique_ptr<PartialSha256>* partial, std::string* error);
 
 // The number of LF bytes in [p, p + n).
 int64_t CountLineFeeds(const char* p, size_t n);

@@ -381,15 +381,21 @@ bool LoadRegistryFile(const std::string& dir, uint16_t file, InputFileInfo* info
 class TransactionPipeline {
  public:
   // `hashed` (by file index): files already hashed, with their identity then.
+  // `partial` (by file index): files whose hash was begun then, to be carried on.
   TransactionPipeline(const std::string& dir, std::vector<InputFileInfo>* infos, std::vector<uint16_t> files,
                       SettlementRun* run, const DataFolderOptions& options, const std::vector<bool>& hashed,
-                      const std::vector<FileIdentity>& identities)
+                      const std::vector<FileIdentity>& identities,
+                      std::vector<std::unique_ptr<PartialSha256>>* partial)
       : dir_(dir), infos_(infos), run_(run), options_(options) {
     for (uint16_t f : files) {
       FileState s;
       s.file = f;
       s.hashed = hashed[f];
       s.identity = identities[f];
+      if (!s.hashed && (*partial)[f]) {
+        s.resume = std::move((*partial)[f]);
+        s.resumed = true;
+      }
       s.path = (std::filesystem::path(dir_) / (*infos_)[f].file).string();
       files_.push_back(std::move(s));
     }
@@ -427,7 +433,9 @@ class TransactionPipeline {
     std::unique_ptr<CsvChunkReader> reader;
     bool started = false, busy = false, finished = false;
     bool hashed = false;      // hashed before, while the registry was read
-    FileIdentity identity;    // what it was then
+    bool resumed = false;     // or its hash begun then, carried on by the reader
+    std::unique_ptr<PartialSha256> resume;
+    FileIdentity identity;    // what it was then (hashed or resumed)
     uint64_t bytes_read = 0;
     std::vector<std::string> header;
   };
@@ -515,7 +523,7 @@ class TransactionPipeline {
     std::string error;
     if (!f.started) {
       f.started = true;
-      f.reader = CsvChunkReader::Open(f.path, options_.block_bytes, &error, !f.hashed);
+      f.reader = CsvChunkReader::Open(f.path, options_.block_bytes, &error, !f.hashed, std::move(f.resume));
       if (!f.reader) return Fail(error), false;
       if (!f.reader->Next(block)) {
         Fail(f.reader->error().empty() ? EmptyFileError(f.path, info.kind) : f.reader->error());
@@ -550,10 +558,14 @@ class TransactionPipeline {
     }
     if (f.reader->Next(block)) return true;
     if (!f.reader->error().empty()) return Fail(f.reader->error()), false;
-    if (f.hashed) {
-      // Read twice: the hash holds only if the file is the one that was hashed.
+    if (f.hashed || f.resumed) {
+      // Read twice: the hash holds only if the file is the one that was hashed
+      // (or whose start was).
       FileIdentity now;
       if (!IdentifyFile(f.path, &now, &error)) return Fail(error), false;
+      if (f.resumed && now == f.identity && !f.reader->Digest(&info.sha256, &info.bytes)) {
+        return Fail("cannot compute the SHA-256 of " + info.file), false;
+      }
       if (!(now == f.identity) || info.bytes != now.size) {
         return Fail(f.path + " changed while it was read (size or modification time); run again when it is complete"),
                false;
@@ -657,6 +669,8 @@ bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& li
   // is read (the registry must be complete before their rows can be checked).
   std::vector<bool> hashed(files->size(), false);
   std::vector<FileIdentity> identities(files->size());
+  // A file half hashed when the registry is complete: its reader carries the hash on.
+  std::vector<std::unique_ptr<PartialSha256>> partial(files->size());
   std::atomic<bool> stop_hashing{false};
   std::thread hasher;
   if (options.threads >= 2) {
@@ -666,7 +680,9 @@ bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& li
         if (!IsTransactionKind(info.kind)) continue;
         std::string ignored;  // a file that cannot be hashed now is hashed, or refused, when it is read
         const std::string path = (std::filesystem::path(dir) / info.file).string();
-        if (HashFile(path, &info.sha256, &info.bytes, &identities[i], &stop_hashing, &ignored)) hashed[i] = true;
+        if (HashFile(path, &info.sha256, &info.bytes, &identities[i], &stop_hashing, &partial[i], &ignored)) {
+          hashed[i] = true;
+        }
       }
     });
   }
@@ -691,7 +707,7 @@ bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& li
   for (size_t i = 0; i < files->size(); ++i) {
     if (IsTransactionKind((*files)[i].kind)) transaction_files.push_back(index[i]);
   }
-  TransactionPipeline pipeline(dir, files, transaction_files, run, options, hashed, identities);
+  TransactionPipeline pipeline(dir, files, transaction_files, run, options, hashed, identities, &partial);
   if (!pipeline.Run(error)) return false;
   report("transaction files");
   std::vector<std::string> paths(files->size());

@@ -4,9 +4,12 @@
 #include "adapters/csv_chunks.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -49,9 +52,10 @@ std::vector<Row> ByReader(const std::string& data) {
 using testing::TempFile;
 
 // Reads a file through blocks of `block_bytes`, as the data folder loader does.
-std::vector<Row> ByBlocks(const std::string& path, size_t block_bytes, std::string* sha256 = nullptr) {
+std::vector<Row> ByBlocks(const std::string& path, size_t block_bytes, std::string* sha256 = nullptr,
+                          std::unique_ptr<PartialSha256> resume = nullptr) {
   std::string error;
-  auto reader = CsvChunkReader::Open(path, block_bytes, &error);
+  auto reader = CsvChunkReader::Open(path, block_bytes, &error, true, std::move(resume));
   EXPECT_NE(reader, nullptr) << error;
   std::vector<Row> rows;
   if (!reader) return rows;
@@ -171,6 +175,93 @@ TEST(csv_chunks, a_row_is_read_back_by_its_offset) {
   fetcher.Fetch(0, data.find("D3"), &cells);  // the last row, without a line end
   EXPECT_EQ(cells, (std::vector<std::string>{"3.00", "D3"}));
   EXPECT_THROW(fetcher.Fetch(0, data.size() + 5, &cells), RefusedError);
+}
+
+// What the hashing thread hands over when it is stopped in the middle of a file.
+std::unique_ptr<PartialSha256> HashOfFirst(const std::string& data, size_t bytes) {
+  auto partial = std::make_unique<PartialSha256>();
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  EXPECT_EQ(EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr), 1);
+  EVP_DigestUpdate(ctx, data.data(), bytes);
+  partial->ctx = ctx;
+  partial->bytes = bytes;
+  return partial;
+}
+
+TEST(csv_chunks, a_hash_begun_by_another_thread_is_carried_on_by_the_reader) {
+  std::string data = "txn_id,card_no,service\n";
+  for (int i = 0; i < 9000; ++i) data += "X" + std::to_string(i) + ",QD" + std::to_string(i % 97) + ",助餐\n";
+  const std::vector<Row> expected = ByReader(data);
+  TempFile file(data);
+  // Stopped before the first read, inside the first block, at a block's end, in a later block, at the end.
+  for (size_t hashed : {size_t{0}, size_t{1}, size_t{5000}, kSmallestBlock - 1, kSmallestBlock, kSmallestBlock + 7,
+                        2 * kSmallestBlock + 3, data.size() - 1, data.size()}) {
+    std::string sha;
+    EXPECT_EQ(ByBlocks(file.path(), kSmallestBlock, &sha, HashOfFirst(data, hashed)), expected) << hashed;
+    EXPECT_EQ(sha, Sha256Hex(data)) << "hash carried on after " << hashed << " bytes";
+  }
+}
+
+TEST(csv_chunks, a_carried_on_hash_of_more_bytes_than_the_file_has_gives_no_digest) {
+  const std::string data = "txn_id\nX1\nX2\n";
+  TempFile file(data);
+  std::string error;
+  auto reader = CsvChunkReader::Open(file.path(), kSmallestBlock, &error, true, HashOfFirst(data + "X3\n", data.size() + 3));
+  ASSERT_NE(reader, nullptr) << error;
+  CsvBlock block;
+  while (reader->Next(&block)) {
+  }
+  std::string sha;
+  uint64_t bytes = 0;
+  EXPECT_FALSE(reader->Digest(&sha, &bytes)) << "the file shrank below what was hashed";
+}
+
+TEST(csv_chunks, a_hash_stopped_before_it_began_hands_nothing_over) {
+  TempFile file("txn_id\nX1\n");
+  const std::atomic<bool> stop{true};
+  std::unique_ptr<PartialSha256> partial;
+  std::string sha, error;
+  uint64_t bytes = 0;
+  FileIdentity identity;
+  EXPECT_FALSE(HashFile(file.path(), &sha, &bytes, &identity, &stop, &partial, &error));
+  EXPECT_EQ(partial, nullptr);
+  const std::atomic<bool> go{false};
+  EXPECT_TRUE(HashFile(file.path(), &sha, &bytes, &identity, &go, &partial, &error)) << error;
+  EXPECT_EQ(sha, Sha256Hex("txn_id\nX1\n"));
+  EXPECT_EQ(partial, nullptr);
+}
+
+TEST(csv_chunks, a_hash_stopped_midway_and_carried_on_is_the_hash_of_the_file) {
+  // Where the stop lands depends on timing; whatever it is, the digest must be the file's.
+  std::string data;
+  for (int i = 0; data.size() < (size_t{8} << 20); ++i) data += "X" + std::to_string(i) + ",QD" + std::to_string(i % 89) + "\n";
+  TempFile file(data);
+  const std::string expected = Sha256Hex(data);
+  int carried_on = 0;
+  for (int delay_us : {0, 200, 500, 1000, 2000, 4000}) {
+    std::atomic<bool> stop{false};
+    std::unique_ptr<PartialSha256> partial;
+    std::string sha, error;
+    uint64_t bytes = 0;
+    FileIdentity identity;
+    bool whole = false;
+    std::thread hasher([&] { whole = HashFile(file.path(), &sha, &bytes, &identity, &stop, &partial, &error); });
+    std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
+    stop = true;
+    hasher.join();
+    if (whole) {
+      EXPECT_EQ(sha, expected);
+      EXPECT_EQ(bytes, data.size());
+      continue;
+    }
+    if (!partial) continue;  // stopped before the first read
+    EXPECT_GT(partial->bytes, 0u);
+    EXPECT_LE(partial->bytes, data.size());
+    ++carried_on;
+    ByBlocks(file.path(), 1 << 20, &sha, std::move(partial));
+    EXPECT_EQ(sha, expected) << "stopped after " << delay_us << " µs";
+  }
+  RecordProperty("carried_on", carried_on);
 }
 
 TEST(csv_chunks, line_feeds_are_counted_eight_bytes_at_a_time) {
