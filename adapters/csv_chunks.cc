@@ -106,6 +106,40 @@ PartialSha256::~PartialSha256() {
   if (ctx) EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx));
 }
 
+namespace {
+
+// A fresh SHA-256 in *state; false when OpenSSL cannot start one.
+bool StartSha256(PartialSha256* state) {
+  auto* ctx = EVP_MD_CTX_new();
+  state->ctx = ctx;
+  state->bytes = 0;
+  return ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
+}
+
+void UpdateSha256(PartialSha256* state, const char* data, size_t n) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(state->ctx), data, n);
+  state->bytes += n;
+}
+
+// The digest as lowercase hex; the state is spent (ctx freed) either way.
+bool FinishSha256(PartialSha256* state, std::string* hex) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  const bool ok = EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(state->ctx), md, &length) == 1;
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(state->ctx));
+  state->ctx = nullptr;
+  if (!ok) return false;
+  static constexpr char kHex[] = "0123456789abcdef";
+  hex->clear();
+  for (unsigned int i = 0; i < length; ++i) {
+    hex->push_back(kHex[md[i] >> 4]);
+    hex->push_back(kHex[md[i] & 15]);
+  }
+  return true;
+}
+
+}  // namespace
+
 bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes, FileIdentity* identity,
               const std::atomic<bool>* stop, std::unique_ptr<PartialSha256>* partial, std::string* error) {
   if (!IdentifyFile(path, identity, error)) return false;
@@ -115,18 +149,12 @@ bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes,
     return false;
   }
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
+  auto state = std::make_unique<PartialSha256>();
+  bool ok = StartSha256(state.get());
   std::vector<char> buffer(1 << 20);
-  uint64_t total = 0;
   while (ok) {
     if (stop && stop->load(std::memory_order_relaxed)) {
-      if (partial && total > 0) {
-        *partial = std::make_unique<PartialSha256>();
-        (*partial)->ctx = ctx;
-        (*partial)->bytes = total;
-        ctx = nullptr;
-      }
+      if (partial && state->bytes > 0) *partial = std::move(state);
       ok = false;
       break;
     }
@@ -138,22 +166,12 @@ bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes,
       break;
     }
     if (n == 0) break;
-    EVP_DigestUpdate(ctx, buffer.data(), static_cast<size_t>(n));
-    total += static_cast<uint64_t>(n);
+    UpdateSha256(state.get(), buffer.data(), static_cast<size_t>(n));
   }
   if (ok) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    ok = EVP_DigestFinal_ex(ctx, md, &length) == 1;
-    static constexpr char kHex[] = "0123456789abcdef";
-    sha256_hex->clear();
-    for (unsigned int i = 0; i < length; ++i) {
-      sha256_hex->push_back(kHex[md[i] >> 4]);
-      sha256_hex->push_back(kHex[md[i] & 15]);
-    }
-    *bytes = total;
+    *bytes = state->bytes;
+    ok = FinishSha256(state.get(), sha256_hex);
   }
-  if (ctx) EVP_MD_CTX_free(ctx);
   ::close(fd);
   return ok;
 }
@@ -177,13 +195,6 @@ int64_t CountLineFeeds(const char* p, size_t n) {
   return count;
 }
 
-struct CsvChunkReader::Sha {
-  EVP_MD_CTX* ctx = nullptr;
-  ~Sha() {
-    if (ctx) EVP_MD_CTX_free(ctx);
-  }
-};
-
 CsvChunkReader::~CsvChunkReader() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -200,16 +211,12 @@ std::unique_ptr<CsvChunkReader> CsvChunkReader::Open(const std::string& path, si
   r->fd_ = fd;
   r->block_bytes_ = std::max(block_bytes, kMaxRowBytes + 8);
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-  r->sha_ = std::make_unique<Sha>();
-  if (!hash) return r;
-  if (resume && resume->ctx) {
-    r->sha_->ctx = static_cast<EVP_MD_CTX*>(resume->ctx);
-    resume->ctx = nullptr;
-    r->hashed_ = resume->bytes;
+  if (hash && resume && resume->ctx) {
+    r->sha_ = std::move(resume);
     return r;
   }
-  r->sha_->ctx = EVP_MD_CTX_new();
-  if (!r->sha_->ctx || EVP_DigestInit_ex(r->sha_->ctx, EVP_sha256(), nullptr) != 1) {
+  r->sha_ = std::make_unique<PartialSha256>();  // without `hash` it has no ctx: nothing is hashed
+  if (hash && !StartSha256(r->sha_.get())) {
     *error = "cannot start SHA-256 for " + path;
     return nullptr;
   }
@@ -229,11 +236,10 @@ bool CsvChunkReader::Fill(std::vector<char>* buffer, size_t from, size_t* filled
       eof_ = true;
       break;
     }
-    if (sha_->ctx && read_ + static_cast<uint64_t>(n) > hashed_) {
-      // Resumed: the bytes before hashed_ are in the hash already.
-      const uint64_t skip = hashed_ > read_ ? hashed_ - read_ : 0;
-      EVP_DigestUpdate(sha_->ctx, buffer->data() + at + skip, static_cast<size_t>(static_cast<uint64_t>(n) - skip));
-      hashed_ = read_ + static_cast<uint64_t>(n);
+    if (sha_->ctx && read_ + static_cast<uint64_t>(n) > sha_->bytes) {
+      // Resumed: the bytes before sha_->bytes are in the hash already.
+      const uint64_t skip = sha_->bytes > read_ ? sha_->bytes - read_ : 0;
+      UpdateSha256(sha_.get(), buffer->data() + at + skip, static_cast<size_t>(static_cast<uint64_t>(n) - skip));
     }
     read_ += static_cast<uint64_t>(n);
     at += static_cast<size_t>(n);
@@ -314,19 +320,9 @@ bool CsvChunkReader::SkipLongRow(CsvBlock* block, size_t filled) {
 }
 
 bool CsvChunkReader::Digest(std::string* sha256_hex, uint64_t* bytes) {
-  if (!done_ || !error_.empty() || !sha_->ctx || hashed_ != read_) return false;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_DigestFinal_ex(sha_->ctx, md, &length) != 1) return false;
-  static constexpr char kHex[] = "0123456789abcdef";
-  sha256_hex->clear();
-  for (unsigned int i = 0; i < length; ++i) {
-    sha256_hex->push_back(kHex[md[i] >> 4]);
-    sha256_hex->push_back(kHex[md[i] & 15]);
-  }
+  if (!done_ || !error_.empty() || !sha_->ctx || sha_->bytes != read_) return false;
+  if (!FinishSha256(sha_.get(), sha256_hex)) return false;
   *bytes = read_;
-  EVP_MD_CTX_free(sha_->ctx);
-  sha_->ctx = nullptr;
   return true;
 }
 

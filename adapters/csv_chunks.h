@@ -37,8 +37,9 @@ struct CsvBlock {
   uint64_t long_row_offset = 0;
 };
 
-// A SHA-256 over a file's first `bytes` bytes, stopped there (HashFile was
-// told to stop): a reader of the file carries it on instead of starting over.
+// A SHA-256 over a file's first `bytes` bytes. HashFile hands one over when it
+// is told to stop, and a reader of the file carries it on instead of starting
+// over; the reader keeps its own hash in one too.
 struct PartialSha256 {
   PartialSha256() = default;
   PartialSha256(const PartialSha256&) = delete;
@@ -74,7 +75,6 @@ class CsvChunkReader {
   std::string path_;
   int fd_ = -1;
   uint64_t read_ = 0;      // bytes read so far
-  uint64_t hashed_ = 0;    // bytes hashed so far (ahead of read_ when resumed)
   bool eof_ = false;
   bool first_ = true;
   bool done_ = false;
@@ -82,8 +82,7 @@ class CsvChunkReader {
   std::vector<char> carry_;  // the start of a row cut by the last read
   int64_t lines_ = 0;        // LF bytes before the next block
   std::string error_;
-  struct Sha;
-  std::unique_ptr<Sha> sha_;
+  std::unique_ptr<PartialSha256> sha_;  // no ctx without `hash`; its bytes run ahead of read_ when resumed
 };
 
 // Reads transaction rows back by their byte offset (the duplicate check).
