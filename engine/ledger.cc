@@ -304,13 +304,14 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
     return v;
   };
   const std::string_view kind_text = c[kKind];
-  if (deposits && kind_text == "deposit") {
+  // (SameId: word compares; the kinds are 6 to 11 bytes.)
+  if (deposits && SameId(kind_text, "deposit")) {
     v.kind = TxnKind::kDeposit;
-  } else if (deposits && kind_text == "reversal") {
+  } else if (deposits && SameId(kind_text, "reversal")) {
     v.kind = TxnKind::kReversal;
-  } else if (!deposits && kind_text == "consumption") {
+  } else if (!deposits && SameId(kind_text, "consumption")) {
     v.kind = TxnKind::kConsumption;
-  } else if (!deposits && kind_text == "refund") {
+  } else if (!deposits && SameId(kind_text, "refund")) {
     v.kind = TxnKind::kRefund;
   } else {
     return reject(ExceptionCode::kBadRow, [&] {
@@ -455,23 +456,7 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   h.serving_center = v.serving_center;
   h.file = f.file;
   h.service = 0;
-  if (v.kind == TxnKind::kConsumption) {
-    const std::string_view service = c[kDepositRefOrService];
-    if (has_last_service_ && service == last_service_) {
-      h.service = last_service_id_;
-    } else {
-      const uint64_t service_hash = IdIndex::Hash(service);
-      int32_t local = service_cache_.Find(service, service_hash);
-      if (local < 0) {
-        local = service_cache_.Insert(service, service_hash);
-        service_ids_.push_back(ctx_->services->Intern(service));
-      }
-      h.service = service_ids_[static_cast<size_t>(local)];
-      last_service_.assign(service);
-      last_service_id_ = h.service;
-      has_last_service_ = true;
-    }
-  }
+  if (v.kind == TxnKind::kConsumption) h.service = ServiceId(c[kDepositRefOrService]);
   std::string_view ref;
   if (v.kind == TxnKind::kReversal) ref = c[kDepositRefOrService];
   if (v.kind == TxnKind::kRefund) ref = c[kConsumptionRef];
@@ -484,10 +469,29 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
                  EncodeEvent(h, txn_id, ref, events_.AtExtentStart(partition), &event_delta_[partition], out));
 }
 
+uint16_t TxnClassifier::ServiceId(std::string_view service) {
+  for (int i = 0; i < recent_services_; ++i) {
+    if (SameId(recent_service_[i], service)) return recent_service_id_[i];
+  }
+  const uint64_t hash = IdIndex::Hash(service);
+  int32_t local = service_cache_.Find(service, hash);
+  if (local < 0) {
+    local = service_cache_.Insert(service, hash);
+    service_ids_.push_back(ctx_->services->Intern(service));
+  }
+  const uint16_t id = service_ids_[static_cast<size_t>(local)];
+  const int slot = next_recent_service_;
+  recent_service_[slot].assign(service);
+  recent_service_id_[slot] = id;
+  next_recent_service_ = (slot + 1) % kRecentServices;
+  recent_services_ = std::max(recent_services_, slot + 1);
+  return id;
+}
+
 void TxnClassifier::Prefetch(const TxnFile& f, Cells cells) {
   if (cells.size() != f.width || f.column_of.size() <= txn_col::kCardNo) return;
   const std::string_view card_no = cells[static_cast<size_t>(f.column_of[txn_col::kCardNo])];
-  if (card_no == last_prefetched_) return;  // rows of one card come together
+  if (SameId(card_no, last_prefetched_)) return;  // rows of one card come together
   last_prefetched_.assign(card_no);
   ctx_->registry->card_ids.Prefetch(IdIndex::Hash(card_no));
 }

@@ -250,12 +250,15 @@ class TxnClassifier {
   std::vector<DedupDelta> dedup_delta_;  // by dedup partition
   TxnLookupCache lookups_;
   std::string last_prefetched_;
-  // Local cache of service ids: most rows name one of a few services.
+  // Local cache of service ids: most rows name one of a few services, so the
+  // last few are compared first (no hash), then this thread's index of them.
+  uint16_t ServiceId(std::string_view service);
   IdIndex service_cache_;
   std::vector<uint16_t> service_ids_;
-  std::string last_service_;
-  uint16_t last_service_id_ = 0;
-  bool has_last_service_ = false;
+  static constexpr int kRecentServices = 8;
+  std::string recent_service_[kRecentServices];
+  uint16_t recent_service_id_[kRecentServices] = {};
+  int recent_services_ = 0, next_recent_service_ = 0;
 };
 
 // Finds a transaction row again by its locator, as its canonical cells.
