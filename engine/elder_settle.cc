@@ -791,9 +791,18 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
   };
   events.resize(items.size());
   PartitionSettler settler(ctx, log, out);
+  // Records sit in the order they were spilled, elders in another: the
+  // records of the elders a few ahead are fetched while this one is settled
+  // (a partition is larger than the core's own cache).
+  constexpr size_t kPrefetchRecords = 48;
+  size_t prefetched = 0;
   for (size_t e = 0; e < elders; ++e) {
     const auto begin = items.begin() + start[e], end = items.begin() + start[e + 1];
     if (!std::is_sorted(begin, end, item_less)) std::sort(begin, end, item_less);
+    for (const size_t until = std::min<size_t>(start[e + 1] + kPrefetchRecords, items.size()); prefetched < until;
+         ++prefetched) {
+      __builtin_prefetch(items[prefetched].record);
+    }
     for (size_t i = start[e]; i < start[e + 1]; ++i) events[i] = items[i].record;
     settler.SettleElder(elder_begin + static_cast<int32_t>(e),
                         std::span<const char* const>(events.data() + start[e], start[e + 1] - start[e]));
