@@ -44,6 +44,57 @@ TEST(calendar, the_policy_zone_decides_the_month) {
   EXPECT_EQ(Instant::Parse("1969-12-31T23:00:00Z")->LocalDate(UtcOffset{0}).ToString(), "1969-12-31");
 }
 
+// The row checks parse timestamps with the zone at hand (a fast path for the
+// common 25-byte form); every answer must be the general parser's.
+void ExpectSameAsGeneralParser(const std::string& text, UtcOffset zone) {
+  Date local;
+  YearMonth month;
+  const auto fast = Instant::Parse(text, zone, &local, &month);
+  const auto general = Instant::Parse(text);
+  ASSERT_EQ(fast.has_value(), general.has_value()) << text;
+  if (!general) return;
+  EXPECT_EQ(fast->seconds, general->seconds) << text;
+  EXPECT_EQ(fast->nanos, general->nanos) << text;
+  EXPECT_EQ(local, general->LocalDate(zone)) << text;
+  EXPECT_EQ(month, YearMonth::Of(general->LocalDate(zone))) << text;
+}
+
+TEST(calendar, the_zone_aware_parser_agrees_with_the_general_one_on_every_byte) {
+  const UtcOffset beijing = *UtcOffset::Parse("+08:00");
+  const UtcOffset utc{0};
+  const std::vector<std::string> seeds = {
+      "2024-01-31T23:59:59+08:00", "2024-02-29T16:30:00-05:30", "2023-02-29T10:00:00+08:00",
+      "1899-12-31T23:59:59+08:00", "2200-01-01T00:00:00+00:00", "0001-01-01T00:00:00+08:00",
+      "9999-12-31T23:59:59-23:59", "2024-12-31T16:00:00+00:00"};
+  // Every byte of each seed replaced by each of a few telling bytes: digits
+  // at their edges, the separators, '/' and ':' (next to '0' and '9'), a
+  // letter, a NUL, a byte >= 0x80 and the nibble look-alikes 0x3A..0x3F, 0x20..0x29.
+  const std::string probes = std::string("0123456789-:T+Z/ a") + '\0' + "\x80\xB0\x3A\x3F\x20\x29\x40\x70";
+  int checked = 0;
+  for (const auto& seed : seeds) {
+    ExpectSameAsGeneralParser(seed, beijing);
+    for (size_t i = 0; i < seed.size(); ++i) {
+      for (char c : probes) {
+        std::string t = seed;
+        t[i] = c;
+        ExpectSameAsGeneralParser(t, beijing);
+        ExpectSameAsGeneralParser(t, utc);
+        ++checked;
+      }
+    }
+  }
+  EXPECT_EQ(checked, static_cast<int>(seeds.size() * 25 * probes.size()));
+  // Valid ones across the whole range the tables cover and beyond.
+  for (int y : {1, 1899, 1900, 1970, 2024, 2199, 2200, 9999}) {
+    for (int m = 1; m <= 12; ++m) {
+      char text[32];
+      std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d+08:00", y, m, 28 + m % 4, m, 59 - m, m * 4);
+      ExpectSameAsGeneralParser(text, beijing);
+      ExpectSameAsGeneralParser(text, utc);
+    }
+  }
+}
+
 TEST(calendar, fractions_of_a_second_order_instants) {
   auto a = Instant::Parse("2024-01-01T00:00:00.5+08:00");
   auto b = Instant::Parse("2024-01-01T00:00:00.25+08:00");
