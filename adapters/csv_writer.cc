@@ -49,9 +49,16 @@ void CsvWriter::Cell(std::string_view cell) {
   }
   if (quote) out_.push_back('"');
   if (formula) out_.push_back('\'');
-  for (char c : cell) {
-    if (c == '"') out_.push_back('"');
-    out_.push_back(c);
+  // Runs between quotes are appended whole; each quote is doubled.
+  for (size_t at = 0;;) {
+    const size_t q = cell.find('"', at);
+    if (q == std::string_view::npos) {
+      out_.append(cell.substr(at));
+      break;
+    }
+    out_.append(cell.substr(at, q + 1 - at));
+    out_.push_back('"');
+    at = q + 1;
   }
   if (quote) out_.push_back('"');
 }

@@ -23,6 +23,12 @@ TEST(csv_writer, cells_are_quoted_only_where_needed) {
   EXPECT_EQ(w.bytes(), "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\rhere\",plain,\n");
 }
 
+TEST(csv_writer, quotes_at_the_edges_and_in_runs_are_each_doubled) {
+  CsvWriter w;
+  w.WriteRow({"\"", "\"\"", "\"a\"", "a\"\"\"b", "=\"x\""});
+  EXPECT_EQ(w.bytes(), "\"\"\"\",\"\"\"\"\"\",\"\"\"a\"\"\",\"a\"\"\"\"\"\"b\",\"'=\"\"x\"\"\"\n");
+}
+
 TEST(csv_writer, utf8_and_spaces_are_written_as_is) {
   CsvWriter w;
   w.WriteRow({"\xE5\x8A\xA9\xE9\xA4\x90", " 100.00 "});
