@@ -164,6 +164,8 @@ std::string UtcOffset::ToString() const {
 
 namespace {
 
+static_assert(std::endian::native == std::endian::little, "the fast timestamp path reads words little-endian");
+
 // The common form, YYYY-MM-DDTHH:MM:SS+HH:MM, checked eight bytes at a time:
 // the digits of `w` where `digits` has 0xFF bytes, the other bytes equal to
 // `fixed` where `check` has 0xFF bytes.
@@ -197,11 +199,10 @@ std::optional<Instant> Instant::Parse(std::string_view text, UtcOffset zone, Dat
     std::memcpy(&w2, p + 16, 8);  // :SS+HH:M
     const auto last = static_cast<unsigned char>(p[24]);
     const char sign = p[19];
-    // (little-endian bytes: byte i of a word is bits 8i..8i+7)
-    static_assert(std::endian::native == std::endian::little, "the fast timestamp path reads words little-endian");
+    // (little-endian: byte i of a word is bits 8i..8i+7)
     if (DigitsAndSeparators(w0, 0x00FFFF00FFFFFFFFull, 0xFF0000FF00000000ull, 0x2D00002D00000000ull) &&
         DigitsAndSeparators(w1, 0xFFFF00FFFF00FFFFull, 0x0000FF0000FF0000ull, 0x00003A0000540000ull) &&
-        DigitsAndSeparators(w2, 0xFF00FFFF00FFFF00ull, 0x00FF000000000000ull | 0xFFull, 0x003A000000000000ull | 0x3Aull) &&
+        DigitsAndSeparators(w2, 0xFF00FFFF00FFFF00ull, 0x00FF0000000000FFull, 0x003A00000000003Aull) &&
         (sign == '+' || sign == '-') && static_cast<unsigned>(last - '0') < 10u) {
       const uint64_t p0 = Pairs(w0), p1 = Pairs(w1), p2 = Pairs(w2);
       const int y = ByteOf(p0, 0) * 100 + ByteOf(p0, 2), mo = ByteOf(p0, 5);

@@ -353,24 +353,13 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
   }
   const std::string_view station = deposits ? std::string_view() : c[kChannelOrStation];
   if (v.kind == TxnKind::kConsumption || (v.kind == TxnKind::kRefund && !station.empty())) {
-    int32_t serving = -2;
-    if (cache) {
-      for (int i = 0; i < cache->stations; ++i) {
-        if (SameId(cache->station[i], station)) {
-          serving = cache->serving[i];
-          break;
-        }
-      }
-    }
-    if (serving == -2) {
+    const int32_t* recent = cache ? cache->stations.Find(station) : nullptr;
+    int32_t serving;
+    if (recent) {
+      serving = *recent;
+    } else {
       serving = reg.ServingCenter(station);
-      if (cache) {
-        const int slot = cache->next_station;
-        cache->station[slot].assign(station);
-        cache->serving[slot] = serving;
-        cache->next_station = (slot + 1) % TxnLookupCache::kStations;
-        cache->stations = std::max(cache->stations, slot + 1);
-      }
+      if (cache) cache->stations.Put(station, serving);
     }
     if (serving < 0) {
       return reject(ExceptionCode::kUnknownStation,
@@ -470,9 +459,7 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
 }
 
 uint16_t TxnClassifier::ServiceId(std::string_view service) {
-  for (int i = 0; i < recent_services_; ++i) {
-    if (SameId(recent_service_[i], service)) return recent_service_id_[i];
-  }
+  if (const uint16_t* recent = recent_services_.Find(service)) return *recent;
   const uint64_t hash = IdIndex::Hash(service);
   int32_t local = service_cache_.Find(service, hash);
   if (local < 0) {
@@ -480,11 +467,7 @@ uint16_t TxnClassifier::ServiceId(std::string_view service) {
     service_ids_.push_back(ctx_->services->Intern(service));
   }
   const uint16_t id = service_ids_[static_cast<size_t>(local)];
-  const int slot = next_recent_service_;
-  recent_service_[slot].assign(service);
-  recent_service_id_[slot] = id;
-  next_recent_service_ = (slot + 1) % kRecentServices;
-  recent_services_ = std::max(recent_services_, slot + 1);
+  recent_services_.Put(service, id);
   return id;
 }
 

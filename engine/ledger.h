@@ -17,6 +17,7 @@
 #ifndef CARECARD_ENGINE_LEDGER_H_
 #define CARECARD_ENGINE_LEDGER_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -205,16 +206,36 @@ struct TxnVerdict {
 };
 // The last card and station looked up: files list a card's rows together, so
 // most lookups are the one before (a cache per thread, not shared).
+// The last N short ids looked up and what they gave, newest replacing
+// oldest: compared word-wise (SameId) before any hash is taken.
+template <int N, typename Value>
+class RecentIds {
+ public:
+  const Value* Find(std::string_view id) const {
+    for (int i = 0; i < size_; ++i) {
+      if (SameId(ids_[i], id)) return &values_[i];
+    }
+    return nullptr;
+  }
+  void Put(std::string_view id, Value value) {
+    ids_[next_].assign(id);
+    values_[next_] = value;
+    next_ = (next_ + 1) % N;
+    size_ = std::min(size_ + 1, N);
+  }
+
+ private:
+  std::string ids_[N];
+  Value values_[N] = {};
+  int size_ = 0, next_ = 0;
+};
+
 struct TxnLookupCache {
   std::string card_no;
   int32_t card = -1;
   uint32_t partition = 0;
   bool has_card = false;
-  // The last few stations (a card's rows name two or three).
-  static constexpr int kStations = 4;
-  std::string station[kStations];
-  int32_t serving[kStations] = {-1, -1, -1, -1};
-  int stations = 0, next_station = 0;
+  RecentIds<4, int32_t> stations;  // serving centre by station (a card's rows name two or three)
 };
 // `cells` in canonical column order. The detail of a rejection is built only
 // when `detail` is not null; `cache` (optional) speeds up repeated lookups.
@@ -255,10 +276,7 @@ class TxnClassifier {
   uint16_t ServiceId(std::string_view service);
   IdIndex service_cache_;
   std::vector<uint16_t> service_ids_;
-  static constexpr int kRecentServices = 8;
-  std::string recent_service_[kRecentServices];
-  uint16_t recent_service_id_[kRecentServices] = {};
-  int recent_services_ = 0, next_recent_service_ = 0;
+  RecentIds<8, uint16_t> recent_services_;
 };
 
 // Finds a transaction row again by its locator, as its canonical cells.
