@@ -142,14 +142,19 @@ class PhaseTimer {
     const auto now = std::chrono::steady_clock::now();
     struct rusage usage;
     ::getrusage(RUSAGE_SELF, &usage);
+    const int64_t cpu = (int64_t{usage.ru_utime.tv_sec} + usage.ru_stime.tv_sec) * 1000 +
+                        (int64_t{usage.ru_utime.tv_usec} + usage.ru_stime.tv_usec) / 1000;
     std::cerr << "timing " << name << ": " << std::chrono::duration_cast<std::chrono::milliseconds>(now - start_).count()
-              << " ms (faults so far " << usage.ru_minflt << ", peak RSS " << (usage.ru_maxrss >> 10) << " MiB)\n";
+              << " ms (cpu " << cpu - cpu_ms_ << " ms, faults so far " << usage.ru_minflt << ", peak RSS "
+              << (usage.ru_maxrss >> 10) << " MiB)\n";
     start_ = now;
+    cpu_ms_ = cpu;
   }
 
  private:
   bool enabled_;
   std::chrono::steady_clock::time_point start_;
+  int64_t cpu_ms_ = 0;  // process CPU time (user + system) at start_
 };
 
 }  // namespace

@@ -340,8 +340,11 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
   if (cache && cache->has_card && SameId(cache->card_no, c[kCardNo])) {
     v.card = cache->card;
   } else {
-    v.card = reg.card_ids.Find(c[kCardNo]);
+    const int32_t next = cache && cache->has_card && cache->card >= 0 ? reg.CardShortlyAfter(cache->card, c[kCardNo]) : -1;
+    const bool is_next = next >= 0;
+    v.card = is_next ? next : reg.card_ids.Find(c[kCardNo]);
     if (cache) {
+      cache->card_was_next = is_next;
       cache->card_no.assign(c[kCardNo]);
       cache->card = v.card;
       cache->partition = v.card >= 0 ? ctx.card_partition[static_cast<size_t>(v.card)] : 0;
@@ -474,6 +477,7 @@ uint16_t TxnClassifier::ServiceId(std::string_view service) {
 void TxnClassifier::Prefetch(const TxnFile& f, Cells cells) {
   if (cells.size() != f.width || f.column_of.size() <= txn_col::kCardNo) return;
   const std::string_view card_no = cells[static_cast<size_t>(f.column_of[txn_col::kCardNo])];
+  if (lookups_.card_was_next) return;  // the next card's key is beside the last one's
   if (SameId(card_no, last_prefetched_)) return;  // rows of one card come together
   last_prefetched_.assign(card_no);
   ctx_->registry->card_ids.Prefetch(IdIndex::Hash(card_no));

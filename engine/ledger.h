@@ -235,6 +235,9 @@ struct TxnLookupCache {
   int32_t card = -1;
   uint32_t partition = 0;
   bool has_card = false;
+  // The last change of card found the card shortly after the last one in
+  // index order (Registry::CardShortlyAfter): no hash or table slot was read.
+  bool card_was_next = false;
   RecentIds<4, int32_t> stations;  // serving centre by station (a card's rows name two or three)
 };
 // `cells` in canonical column order. The detail of a rejection is built only
@@ -253,7 +256,8 @@ class TxnClassifier {
   void AddProblemRow(const TxnFile& f, int64_t line, ExceptionCode code, std::string_view detail);
   // A cleanly read row, all its cells. `locator` finds it again (RowFetcher).
   void AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cells cells);
-  // A hint that AddRow(f, ..., cells) comes soon: starts loading its card's slot.
+  // A hint that AddRow(f, ..., cells) comes soon: starts loading its card's
+  // slot, unless cards have been coming in index order (nothing to load then).
   void Prefetch(const TxnFile& f, Cells cells);
   void Flush();
   // Flushes and frees the buffers, once the rows are all in: the classifier is spent.

@@ -12,6 +12,7 @@
 #ifndef CARECARD_ENGINE_REGISTRY_H_
 #define CARECARD_ENGINE_REGISTRY_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <span>
@@ -121,6 +122,19 @@ struct Registry {
   std::vector<uint32_t> card_balances_begin;       // cards.size() + 1 offsets into platform_balances; empty without any
 
   std::string_view card_no(int32_t card) const { return card_ids.key(card); }
+  // The card numbered `card_no` when it is one of the few cards after `card`
+  // in index order, else -1 (look it up). Rows come card by card in card-number
+  // order in most files, and card indices follow card numbers, so the next
+  // card is usually one to three ahead: its key is beside the last one's,
+  // where no hash or table slot has to be read.
+  int32_t CardShortlyAfter(int32_t card, std::string_view card_no) const {
+    constexpr int32_t kAhead = 8;
+    const auto end = static_cast<int32_t>(std::min<size_t>(card_ids.size(), static_cast<size_t>(card) + kAhead + 1));
+    for (int32_t c = card + 1; c < end; ++c) {
+      if (SameId(card_ids.key(c), card_no)) return c;  // ids are unique: this is its index
+    }
+    return -1;
+  }
   std::string_view center_id(int32_t center) const { return centers[static_cast<size_t>(center)].center_id; }
   std::string_view person_id(const Elder& e) const { return person_ids.key(e.person); }
   std::string_view institution_id(int32_t i) const { return institution_ids.key(i); }

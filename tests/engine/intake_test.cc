@@ -37,6 +37,33 @@ TEST(intake, every_row_read_is_accepted_rejected_or_deferred) {
   EXPECT_EQ(deposits.deferred, 1);
 }
 
+// Rows usually come card by card in card-number order, and a card is looked
+// for beside the last one first (Registry::CardShortlyAfter); rows in any
+// other order, with gaps, repeats and unknown cards, find the same cards.
+TEST(intake, cards_are_found_whatever_order_rows_name_them) {
+  World w;
+  const std::vector<std::string> listed = {"K07", "K02", "K11", "K01", "K05", "K12", "K03", "K09", "K04", "K10", "K06", "K08"};
+  for (const auto& card : listed) {
+    w.Person("P" + card, "1950-03-10");
+    w.Card(card, "P" + card, 1);
+  }
+  const std::vector<std::string> named = {"K01", "K02", "K04", "K09", "K10", "K05X", "K11", "K03", "K12",
+                                          "K12", "K13", "K01", "K06", "K06", "K05", "K08", "K07", "K00"};
+  std::map<std::string, int> times;
+  for (size_t i = 0; i < named.size(); ++i) {
+    w.Deposit("D" + std::to_string(i), named[i], "60.00", "2024-01-08T09:00:00+08:00");
+    ++times[named[i]];
+  }
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "unknown_card"), 3);  // K05X, K13, K00
+  for (const auto& card : listed) {
+    const auto* cm = testing::FindCardMonth(r, w, card, "2024-01");
+    ASSERT_TRUE(cm) << card;
+    EXPECT_EQ(cm->net_deposit, Money::FromFen(6000 * times[card])) << card;
+    EXPECT_EQ(cm->subsidy, times[card] >= 2 ? Money::FromFen(5000) : Money()) << card;
+  }
+}
+
 TEST(intake, a_rejected_row_names_its_file_and_line) {
   World w;
   w.Person("P1", "1950-03-10");
