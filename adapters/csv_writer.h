@@ -37,6 +37,13 @@ class CsvWriter {
   const std::string& bytes() const { return out_; }
   // Hands over the bytes written so far; the writer starts an empty buffer.
   std::string Release() { return std::exchange(out_, std::string()); }
+  // Writes on into `buffer`, emptied first but keeping its capacity (a
+  // buffer handed back after its bytes were written, so pages are reused).
+  // REQUIRES: bytes() is empty and no row is under way.
+  void Adopt(std::string&& buffer) {
+    out_ = std::move(buffer);
+    out_.clear();
+  }
   void Reserve(size_t bytes) { out_.reserve(bytes); }
 
   // True when `cell` would be read as a formula by a spreadsheet.

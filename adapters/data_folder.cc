@@ -292,14 +292,15 @@ std::string TooManyRejects(const std::string& path, int64_t max_rejects) {
          " rejected rows (--max-rejects); refusing to settle from a file that is mostly unusable";
 }
 
+// `reused_block` is the registry files' one read buffer, carried from file to file.
 bool LoadRegistryFile(const std::string& dir, uint16_t file, InputFileInfo* info, SettlementRun* run,
-                      const DataFolderOptions& options, std::string* error) {
+                      const DataFolderOptions& options, CsvBlock* reused_block, std::string* error) {
+  CsvBlock& block = *reused_block;
   const std::string path = (std::filesystem::path(dir) / info->file).string();
   std::error_code size_error;
   const auto size = std::filesystem::file_size(path, size_error);
   auto reader = CsvChunkReader::Open(path, options.block_bytes, error);
   if (!reader) return false;
-  CsvBlock block;
   CsvRowView row;
   std::vector<std::string> header;
   bool have_header = false;
@@ -707,9 +708,10 @@ bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& li
       if (t.joinable()) t.join();
     }
   } join_hasher{hasher, stop_hashing};
+  CsvBlock registry_block;
   for (size_t i = 0; i < files->size(); ++i) {
     if (IsTransactionKind((*files)[i].kind)) continue;
-    if (!LoadRegistryFile(dir, index[i], &(*files)[i], run, options, error)) return false;
+    if (!LoadRegistryFile(dir, index[i], &(*files)[i], run, options, &registry_block, error)) return false;
     if (timings) report((*files)[i].file.c_str());
   }
   run->FinishRegistry();

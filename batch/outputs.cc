@@ -37,6 +37,9 @@ class PieceSink {
   virtual ~PieceSink() = default;
   // The next chunk of piece `piece` of file `file`, in the piece's order.
   virtual void Emit(size_t file, size_t piece, std::string&& chunk) = 0;
+  // An empty buffer for the next chunk: one already written, handed back, or a
+  // new one with room for kFlushBytes and a row past them.
+  virtual std::string Buffer() = 0;
 };
 
 // Renders one piece: cells go through a CsvWriter buffer, handed to the
@@ -44,7 +47,7 @@ class PieceSink {
 class PieceRenderer {
  public:
   PieceRenderer(PieceSink* sink, size_t file, size_t piece) : sink_(sink), file_(file), piece_(piece) {
-    w_.Reserve(kFlushBytes / 8);
+    w_.Adopt(sink_->Buffer());
   }
   PieceRenderer(const PieceRenderer&) = delete;
   PieceRenderer& operator=(const PieceRenderer&) = delete;
@@ -82,17 +85,17 @@ class PieceRenderer {
   }
   void EndRow() {
     w_.EndRow();
-    if (w_.bytes().size() >= kFlushBytes) Flush();
+    if (w_.bytes().size() >= kFlushBytes) {
+      sink_->Emit(file_, piece_, w_.Release());
+      w_.Adopt(sink_->Buffer());
+    }
   }
   // Hands over what is left; the piece is complete after it.
-  void Finish() { Flush(); }
+  void Finish() {
+    if (!w_.bytes().empty()) sink_->Emit(file_, piece_, w_.Release());
+  }
 
  private:
-  void Flush() {
-    if (w_.bytes().empty()) return;
-    sink_->Emit(file_, piece_, w_.Release());
-    w_.Reserve(kFlushBytes + kFlushBytes / 8);
-  }
 
   PieceSink* sink_;
   size_t file_, piece_;
@@ -202,15 +205,42 @@ class PieceScheduler : public PieceSink {
   }
 
   void Emit(size_t file, size_t piece, std::string&& chunk) override {
-    if (serial_) return files_[file]->writer.Write(chunk);
+    if (serial_) {
+      files_[file]->writer.Write(chunk);
+      return HandBack(std::move(chunk));
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     files_[file]->pieces[piece].chunks.push_back(std::move(chunk));
     ++waiting_;
     changed_.notify_all();
   }
 
+  std::string Buffer() override {
+    {
+      std::lock_guard<std::mutex> lock(buffers_mutex_);
+      if (!buffers_.empty()) {
+        std::string b = std::move(buffers_.back());
+        buffers_.pop_back();
+        return b;
+      }
+    }
+    std::string b;
+    b.reserve(kFlushBytes + kFlushBytes / 8);
+    return b;
+  }
+
  private:
   static constexpr size_t kMaxChunksWaiting = 16;
+  // Written chunks kept for reuse: fresh megabytes would each be faulted in
+  // (a page fault per 4 KiB) and grown by copying. The cap keeps memory at
+  // what the renderers and the writer hold at once; an outsized buffer (a piece
+  // with a very long row) is let go.
+  size_t MaxSpareBuffers() const { return 2 * static_cast<size_t>(threads_) + 2; }
+  void HandBack(std::string&& chunk) {
+    if (chunk.capacity() > 4 * kFlushBytes) return;
+    std::lock_guard<std::mutex> lock(buffers_mutex_);
+    if (buffers_.size() < MaxSpareBuffers()) buffers_.push_back(std::move(chunk));
+  }
   struct Task {
     size_t file, piece;
   };
@@ -280,6 +310,7 @@ class PieceScheduler : public PieceSink {
           changed_.notify_all();
           lock.unlock();
           f.writer.Write(chunk);
+          HandBack(std::move(chunk));
           lock.lock();
           progressed = true;
         } else if (piece.done) {
@@ -309,6 +340,8 @@ class PieceScheduler : public PieceSink {
   size_t next_task_ = 0;
   size_t waiting_ = 0;  // chunks emitted, not yet written
   std::exception_ptr failure_;
+  std::mutex buffers_mutex_;  // apart from mutex_: taking a buffer never waits on the scheduler
+  std::vector<std::string> buffers_;
 };
 
 class MemoryFile : public OutputFile {

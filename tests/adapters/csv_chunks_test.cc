@@ -52,14 +52,16 @@ std::vector<Row> ByReader(const std::string& data) {
 using testing::TempFile;
 
 // Reads a file through blocks of `block_bytes`, as the data folder loader does.
+// `reused`: a block that read other files before, as the registry's does.
 std::vector<Row> ByBlocks(const std::string& path, size_t block_bytes, std::string* sha256 = nullptr,
-                          std::unique_ptr<PartialSha256> resume = nullptr) {
+                          std::unique_ptr<PartialSha256> resume = nullptr, CsvBlock* reused = nullptr) {
   std::string error;
   auto reader = CsvChunkReader::Open(path, block_bytes, &error, true, std::move(resume));
   EXPECT_NE(reader, nullptr) << error;
   std::vector<Row> rows;
   if (!reader) return rows;
-  CsvBlock block;
+  CsvBlock own;
+  CsvBlock& block = reused ? *reused : own;
   CsvRowView row;
   int64_t next_line = 1;
   while (reader->Next(&block)) {
@@ -106,6 +108,25 @@ TEST(csv_chunks, blocks_read_rows_exactly_as_the_reader_does) {
     if (i % 777 == 0) data += "\n\r\n";
   }
   ExpectSameRows(data, {kSmallestBlock, kSmallestBlock + 1, 100'000, 1 << 20});
+}
+
+TEST(csv_chunks, a_block_carried_from_file_to_file_holds_only_the_file_it_reads) {
+  // Its bytes are not cleared between files (nor zeroed when it is sized), so
+  // whatever a longer file left behind must never reach a shorter file's rows:
+  // not after its last line end, nor after a last row without one.
+  std::string longer = "txn_id,card_no,service\n";
+  for (int i = 0; i < 30000; ++i) longer += "X" + std::to_string(i) + ",QD" + std::to_string(i % 97) + ",\"助餐\nhot\"\n";
+  const std::string shorter = "txn_id,card_no\nA1,QD1\nA2,QD2";  // no line end after the last row
+  const std::string shortest = "t\n";
+  TempFile longer_file(longer), shorter_file(shorter), shortest_file(shortest);
+  for (size_t block_bytes : {kSmallestBlock, size_t{1} << 20}) {
+    CsvBlock block;
+    EXPECT_EQ(ByBlocks(longer_file.path(), block_bytes, nullptr, nullptr, &block), ByReader(longer));
+    ASSERT_GT(block.bytes.size(), shorter.size());
+    EXPECT_EQ(ByBlocks(shorter_file.path(), block_bytes, nullptr, nullptr, &block), ByReader(shorter));
+    EXPECT_EQ(ByBlocks(shortest_file.path(), block_bytes, nullptr, nullptr, &block), ByReader(shortest));
+    EXPECT_EQ(ByBlocks(longer_file.path(), block_bytes, nullptr, nullptr, &block), ByReader(longer));
+  }
 }
 
 TEST(csv_chunks, arbitrary_bytes_read_the_same_in_blocks) {
