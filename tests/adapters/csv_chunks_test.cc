@@ -285,11 +285,31 @@ TEST(csv_chunks, a_hash_stopped_midway_and_carried_on_is_the_hash_of_the_file) {
   RecordProperty("carried_on", carried_on);
 }
 
-TEST(csv_chunks, line_feeds_are_counted_eight_bytes_at_a_time) {
+TEST(csv_chunks, line_feeds_are_counted_whatever_the_alignment_the_length_and_the_density) {
   std::string data;
   for (int i = 0; i < 1000; ++i) data += std::string(static_cast<size_t>(i % 13), 'a') + "\n\n\x8a";
   EXPECT_EQ(CountLineFeeds(data.data(), data.size()), 2000);
   EXPECT_EQ(CountLineFeeds(data.data() + 3, 5), std::count(data.begin() + 3, data.begin() + 8, '\n'));
+  // Nothing but line feeds: a counter per byte lane would wrap at 256.
+  const std::string lfs(100'000, '\n');
+  EXPECT_EQ(CountLineFeeds(lfs.data(), lfs.size()), 100'000);
+  for (size_t n : {size_t{4079}, size_t{4080}, size_t{4081}, size_t{4096}, size_t{8160}, size_t{8161}}) {
+    EXPECT_EQ(CountLineFeeds(lfs.data() + 1, n), static_cast<int64_t>(n)) << n;
+  }
+  // Bytes of every value (LF among them, and bytes that differ from it in one bit) at every offset and length.
+  std::string mixed;
+  uint32_t seed = 7;
+  for (int i = 0; i < 9000; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    mixed.push_back(static_cast<char>(seed % 3 == 0 ? '\n' : static_cast<char>(seed >> 16)));
+  }
+  for (size_t offset = 0; offset < 17; ++offset) {
+    for (size_t n : {size_t{0}, size_t{1}, size_t{15}, size_t{16}, size_t{17}, size_t{31}, size_t{4085}, mixed.size() - offset}) {
+      EXPECT_EQ(CountLineFeeds(mixed.data() + offset, n),
+                std::count(mixed.begin() + static_cast<ptrdiff_t>(offset), mixed.begin() + static_cast<ptrdiff_t>(offset + n), '\n'))
+          << offset << " + " << n;
+    }
+  }
 }
 
 }  // namespace
