@@ -76,6 +76,12 @@ bool IsValidUtf8Bytes(const char* data, size_t n) {
       ++i;
       continue;
     }
+    // Most of China's characters (U+1000..U+CFFF: every common hanzi): a lead
+    // E1..EC takes any two continuation bytes, with no range to check.
+    if (c >= 0xE1 && c <= 0xEC && n - i >= 3 && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
+      i += 3;
+      continue;
+    }
     size_t len;
     unsigned char lo = 0x80;
     unsigned char hi = 0xBF;

@@ -171,6 +171,9 @@ TEST(csv_reader, utf8_is_validated_strictly) {
       "\x80",              // lone continuation byte
       "\xE4\xB8",          // truncated at the cell end
       "\xE4\xB8,x",        // truncated before a comma
+      "\xE5\xBCx",         // a character's third byte is not a continuation
+      "\xE5x\xA0",         // nor its second
+      "\xE5\xBC\xA0\xE5\xBC",  // a good character, then a truncated one
       "x\xFF",             // never valid
       std::string("nul\0byte", 8),
   };
