@@ -622,8 +622,12 @@ bool CsvBlockParser::Next(CsvRowView* row) {
   // start, so the next row reuses the masks); any other row goes to the state
   // machine (NextSlow).
   for (;;) {
-    row->cells.clear();
-    if (pos_ >= end_) return false;
+    // `cells` keeps its size from row to row: resizing it to the same width
+    // every row would construct every view again.
+    if (pos_ >= end_) {
+      row->cells.clear();
+      return false;
+    }
     uint32_t commas[kMaxColumns + 1];
     size_t comma_count = 0;  // counts past kMaxColumns, stores at most kMaxColumns
     bool special = false;    // a byte >= 0x80 or NUL: cells need the UTF-8 check
@@ -666,6 +670,7 @@ bool CsvBlockParser::Next(CsvRowView* row) {
     if (content_end == pos_) {  // a blank line: counted, not a row
       if (!lf) {
         pos_ = end_;
+        row->cells.clear();
         return false;
       }
       pos_ = lf + 1;
