@@ -708,11 +708,13 @@ bool LoadDataFolder(const std::string& dir, const std::vector<InputFileInfo>& li
       if (t.joinable()) t.join();
     }
   } join_hasher{hasher, stop_hashing};
-  CsvBlock registry_block;
-  for (size_t i = 0; i < files->size(); ++i) {
-    if (IsTransactionKind((*files)[i].kind)) continue;
-    if (!LoadRegistryFile(dir, index[i], &(*files)[i], run, options, &registry_block, error)) return false;
-    if (timings) report((*files)[i].file.c_str());
+  {
+    CsvBlock registry_block;  // let go before the transaction files' blocks are taken
+    for (size_t i = 0; i < files->size(); ++i) {
+      if (IsTransactionKind((*files)[i].kind)) continue;
+      if (!LoadRegistryFile(dir, index[i], &(*files)[i], run, options, &registry_block, error)) return false;
+      if (timings) report((*files)[i].file.c_str());
+    }
   }
   run->FinishRegistry();
   stop_hashing = true;
