@@ -615,6 +615,17 @@ void CsvBlockParser::LoadWindow(const char* window) {
   window_special_ = special;
 }
 
+namespace {
+// The set bits of `x`, inline: the portable build has no POPCNT instruction,
+// and __builtin_popcountll would call into libgcc on every row.
+size_t BitCount(uint64_t x) {
+  x -= (x >> 1) & 0x5555555555555555ULL;
+  x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+  x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+  return static_cast<size_t>((x * 0x0101010101010101ULL) >> 56);
+}
+}  // namespace
+
 bool CsvBlockParser::Next(CsvRowView* row) {
   // The common row: no quote, at most kMaxRowBytes. Its commas, its line end
   // and whether any byte is not ASCII (or is NUL) come from bit masks of the
@@ -631,7 +642,8 @@ bool CsvBlockParser::Next(CsvRowView* row) {
     uint32_t commas[kMaxColumns + 1];
     size_t comma_count = 0;  // counts past kMaxColumns, stores at most kMaxColumns
     bool special = false;    // a byte >= 0x80 or NUL: cells need the UTF-8 check
-    const char* first_special = nullptr;
+    // The cells holding the first and the last such byte: commas before them.
+    size_t first_special_cell = 0, last_special_cell = 0;
     const char* last_special = nullptr;
     const char* p = pos_;
     const char* lf = nullptr;
@@ -647,8 +659,11 @@ bool CsvBlockParser::Next(CsvRowView* row) {
       if (lf_bits) live &= (lf_bits & (~lf_bits + 1)) - 1;  // the bytes before the line end
       if (window_quote_ & live) return NextSlow(row);
       if (const uint64_t m = window_special_ & live) {
-        if (!special) first_special = window_ + __builtin_ctzll(m);
-        last_special = window_ + 63 - __builtin_clzll(m);
+        const uint64_t window_commas = window_comma_ & live;
+        const int first = __builtin_ctzll(m), last = 63 - __builtin_clzll(m);
+        if (!special) first_special_cell = comma_count + BitCount(window_commas & ((uint64_t{1} << first) - 1));
+        last_special_cell = comma_count + BitCount(window_commas & ((uint64_t{1} << last) - 1));
+        last_special = window_ + last;
         special = true;
       }
       for (uint64_t m = window_comma_ & live; m; m &= m - 1) {
@@ -687,30 +702,31 @@ bool CsvBlockParser::Next(CsvRowView* row) {
     if (cells > kMaxColumns) problem = CsvProblem::kTooManyColumns;
     row->cells.resize(stored);
     std::string_view* out = row->cells.data();
+    // The last cell ends at the row's end: a comma there, when every comma is stored.
+    if (comma_count < kMaxColumns) commas[comma_count] = static_cast<uint32_t>(content_end - pos_);
     const char* cell = pos_;
-    size_t longest = 0;
     for (size_t i = 0; i < stored; ++i) {
-      const char* cell_end = i < comma_count ? pos_ + commas[i] : content_end;
-      const auto size = static_cast<size_t>(cell_end - cell);
-      longest = std::max(longest, size);
-      out[i] = std::string_view(cell, size);
+      const char* cell_end = pos_ + commas[i];
+      out[i] = std::string_view(cell, static_cast<size_t>(cell_end - cell));
       cell = cell_end + 1;
     }
-    if (longest > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem)) {
-      problem = CsvProblem::kFieldTooLong;
+    if (static_cast<size_t>(content_end - pos_) > kMaxFieldBytes) {  // else no cell can be too long
+      size_t longest = 0;
+      for (size_t i = 0; i < stored; ++i) longest = std::max(longest, out[i].size());
+      if (longest > kMaxFieldBytes && Severity(CsvProblem::kFieldTooLong) > Severity(problem)) {
+        problem = CsvProblem::kFieldTooLong;
+      }
     }
     // Cells are the row cut at ASCII commas, so the cells from the one holding
     // the first byte that is not plain ASCII to the one holding the last are
     // UTF-8 exactly when each of them is; the others are ASCII. The
     // lowest-ranked problem, it matters only when there is no other. (No
-    // problem: every comma is stored.)
+    // problem: every comma is stored, so both cells are among `out`.) A CR
+    // before the line end is not in the last cell, nor in the check.
     if (special && problem == CsvProblem::kNone) {
-      size_t i = 0;
-      while (i < comma_count && pos_ + commas[i] < first_special) ++i;
-      const char* from = i > 0 ? pos_ + commas[i - 1] + 1 : pos_;
-      while (i < comma_count && pos_ + commas[i] < last_special) ++i;
-      const char* to = i < comma_count ? pos_ + commas[i] : content_end;
-      if (last_special >= content_end) to = content_end;
+      const char* from = out[first_special_cell].data();
+      const char* to = last_special >= content_end ? content_end
+                                                   : out[last_special_cell].data() + out[last_special_cell].size();
       if (!IsValidUtf8Bytes(from, static_cast<size_t>(to - from))) problem = CsvProblem::kInvalidUtf8;
     }
     row->problem = problem;
