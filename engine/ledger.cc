@@ -403,10 +403,13 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
               "row has " + std::to_string(cells.size()) + " columns, the header has " + std::to_string(f.width));
     return;
   }
-  std::string_view canonical[8];
   const size_t width = f.column_of.size();
-  for (size_t i = 0; i < width; ++i) canonical[i] = cells[static_cast<size_t>(f.column_of[i])];
-  const Cells c(canonical, width);
+  if (width > std::size(canonical_)) throw std::logic_error("a transaction file with more canonical columns than there are");
+  Cells c = cells.first(width);
+  if (!f.columns_in_order) {
+    for (size_t i = 0; i < width; ++i) canonical_[i] = cells[static_cast<size_t>(f.column_of[i])];
+    c = Cells(canonical_, width);
+  }
   const std::string_view txn_id = c[kTxnId];
   const std::string_view ref_cell = c[f.deposits ? kDepositRefOrService : kConsumptionRef];
   if (txn_id.size() > kMaxTxnIdBytes || ref_cell.size() > kMaxTxnIdBytes) {

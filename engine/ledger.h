@@ -85,6 +85,7 @@ struct TxnFile {
   bool deposits = true;       // deposit files, or consumption files
   std::vector<int> column_of; // canonical column -> position in the row
   size_t width = 0;           // cells in the header
+  bool columns_in_order = false;  // column_of is 0, 1, 2, ...: a row's cells are used as they are
 };
 
 // The canonical columns of transaction files.
@@ -270,6 +271,7 @@ class TxnClassifier {
   ExceptionLog* log_;
   CountDeltas* counts_;
   std::string detail_;
+  std::string_view canonical_[8];  // a row's cells in canonical order, when its file has them in another
   uint32_t dedup_per_family_;
   std::vector<EventDelta> event_delta_;  // by elder partition
   std::vector<DedupDelta> dedup_delta_;  // by dedup partition

@@ -190,8 +190,11 @@ bool SettlementRun::SetHeader(uint16_t file, std::span<const std::string> header
   if (!MapColumns(s.kinds[file], header, &column_of, missing)) return false;
   s.widths[file] = header.size();
   if (s.txn_files[file]) {
-    s.txn_files[file]->column_of = column_of;
-    s.txn_files[file]->width = header.size();
+    TxnFile& f = *s.txn_files[file];
+    f.column_of = column_of;
+    f.width = header.size();
+    f.columns_in_order = true;
+    for (size_t i = 0; i < column_of.size(); ++i) f.columns_in_order &= column_of[i] == static_cast<int>(i);
   }
   s.columns[file] = std::move(column_of);
   return true;

@@ -380,21 +380,28 @@ TEST(hostile_input, crlf_line_ends_and_a_bom_give_the_same_results_as_lf) {
 }
 
 TEST(hostile_input, columns_in_another_order_and_extra_columns_give_the_same_results) {
-  Folder plain, shuffled;
+  // Shuffled: every column elsewhere, extra ones among them. Trailing: the
+  // columns in their order with one more after them (rows used as they are).
+  Folder plain, shuffled, trailing;
   for (const auto& entry : fs::directory_iterator(shuffled.data())) {
     const std::string file = entry.path().filename().string();
     Table rows = ParseCsv(shuffled.Read(file), file);
+    Table with_trailing = rows;
     for (size_t r = 0; r < rows.size(); ++r) {
       std::reverse(rows[r].begin(), rows[r].end());
       rows[r].insert(rows[r].begin() + 1, r == 0 ? "remark" : "=extra, \"ignored\"");
       rows[r].push_back(r == 0 ? "exported_by" : "office");
+      with_trailing[r].push_back(r == 0 ? "exported_by" : "office");
     }
     shuffled.Write(file, CsvText(rows));
+    trailing.Write(file, CsvText(with_trailing));
   }
-  const Outcome a = plain.Settle(), b = shuffled.Settle();
+  const Outcome a = plain.Settle(), b = shuffled.Settle(), c = trailing.Settle();
   ASSERT_EQ(a.status, kExitOk) << a.err;
   ASSERT_EQ(b.status, kExitOk) << b.err;
+  ASSERT_EQ(c.status, kExitOk) << c.err;
   ExpectSameOutputs(a, b);
+  ExpectSameOutputs(a, c);
 }
 
 // --- refusals: missing files and columns, file names ---------------------------------------------
