@@ -201,7 +201,7 @@ class PartitionSettler {
     index_.clear();
     indexed_ = 0;
     for (const char* r : records) {
-      Event e;
+      Event& e = events_.emplace_back();
       e.v = EventView::Decode(r);
       e.local = e.v.h.at().LocalDate(ctx_.zone);
       // A card's rows fall in a few months: the month of the last row is the likely one.
@@ -216,7 +216,6 @@ class PartitionSettler {
       e.serving = e.v.h.serving_center;
       e.service = e.v.h.service;
       e.remaining = e.amount();
-      events_.push_back(e);
     }
     for (size_t i = 0; i < events_.size(); ++i) {
       Event& e = events_[i];
@@ -251,9 +250,10 @@ class PartitionSettler {
         }
       } else if (kind == TxnKind::kConsumption) {
         if (e.serving != card.center) {
-          Warn(e, ExceptionCode::kCrossCenterConsumption,
-               "served by centre " + Quote(reg_.center_id(e.serving)) + ", card belongs to " + Quote(reg_.center_id(card.center)),
-               card_index);
+          // One row in ten or so: the detail is built in a buffer kept from row to row.
+          detail_.assign("served by centre '").append(reg_.center_id(e.serving)).append("', card belongs to '");
+          detail_.append(reg_.center_id(card.center)).push_back('\'');
+          Warn(e, ExceptionCode::kCrossCenterConsumption, detail_, card_index);
         }
       } else {  // deposit
         if (!card.ActiveOn(e.local)) {
@@ -388,7 +388,7 @@ class PartitionSettler {
     for (uint32_t i : order_) {
       Event& t = events_[i];
       current_ = &t;
-      check_through(t.local);
+      if (next_check < checks.size()) check_through(t.local);  // most cards have no platform balances: no call
       credit_through(t.month_start.AddDays(-1));
       const YearMonth month = t.month;
       const bool in_period = ctx_.period.Contains(month);
@@ -567,6 +567,7 @@ class PartitionSettler {
   PartitionOutput* out_;
   // Reused between cards.
   std::vector<Event> events_;
+  std::string detail_;  // a warning's detail, built in place
   struct OrderKey {
     int64_t seconds;
     uint32_t nanos_class;
