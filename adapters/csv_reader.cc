@@ -587,17 +587,16 @@ void CsvBlockParser::LoadWindow(const char* window) {
   }
   uint64_t comma = 0, lf = 0, quote = 0, special = 0;
 #if defined(__SSE2__)
+  // A byte >= 0x80 or NUL is, as a signed byte, below 1: one compare finds both.
   const __m128i kComma = _mm_set1_epi8(','), kLf = _mm_set1_epi8('\n'), kQuote = _mm_set1_epi8('"'),
-                kZero = _mm_setzero_si128();
+                kOne = _mm_set1_epi8(1);
   for (int i = 0; i < 4; ++i) {
     const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 16 * i));
     const int shift = 16 * i;
     comma |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kComma)))) << shift;
     lf |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kLf)))) << shift;
     quote |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, kQuote)))) << shift;
-    special |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(v) |
-                                                           _mm_movemask_epi8(_mm_cmpeq_epi8(v, kZero))))
-               << shift;
+    special |= static_cast<uint64_t>(static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmplt_epi8(v, kOne)))) << shift;
   }
 #else
   for (int i = 0; i < 64; ++i) {
