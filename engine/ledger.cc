@@ -29,21 +29,30 @@ class Reader {
     if (p_ >= end_) Bad();
     return static_cast<uint8_t>(*p_++);
   }
+  // kChecked false: the caller made sure (Has) that the bytes are there, so
+  // a record's fixed fields are read with one bounds check instead of one each.
+  template <bool kChecked = true>
   uint64_t Varint() {
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
-      const uint8_t b = Byte();
+      const uint8_t b = kChecked ? Byte() : static_cast<uint8_t>(*p_++);
       v |= static_cast<uint64_t>(b & 0x7F) << shift;
       if (!(b & 0x80)) return v;
     }
     Bad();
   }
-  template <typename T>
+  template <typename T, bool kChecked = true>
   T Get() {
     T v;
-    std::memcpy(&v, Bytes(sizeof v), sizeof v);
+    if constexpr (kChecked) {
+      std::memcpy(&v, Bytes(sizeof v), sizeof v);
+    } else {
+      std::memcpy(&v, p_, sizeof v);
+      p_ += sizeof v;
+    }
     return v;
   }
+  bool Has(size_t n) const { return static_cast<size_t>(end_ - p_) >= n; }
   const char* Bytes(size_t n) {
     if (static_cast<size_t>(end_ - p_) < n) Bad();
     const char* at = p_;
@@ -169,6 +178,57 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   return static_cast<size_t>(p - out);
 }
 
+namespace {
+
+// What an event record holds before its txn id's bytes, at most: flags, card,
+// file, line, time, nanos, amount, station, service, and the id's two lengths.
+constexpr size_t kMostFixedEventBytes = 2 + 4 + 2 + 4 + 8 + 4 + 8 + 4 + 2 + 1 + 2;
+
+// The fields of an event record before its txn id's bytes; kChecked false when
+// kMostFixedEventBytes are known to be there. Returns the flags.
+template <bool kChecked>
+uint16_t DecodeEventFields(Reader* reader, const EventDelta& prev, EventHeader* out, size_t* common, size_t* rest) {
+  Reader& r = *reader;
+  EventHeader& h = *out;
+  const auto flags = r.Get<uint16_t, kChecked>();
+  const auto kind = static_cast<TxnKind>((flags >> kKindShift) & 3);
+  h.card = (flags & kSameCard) ? prev.card : r.Get<int32_t, kChecked>();
+  h.file = (flags & kSameFile) ? prev.file : r.Get<uint16_t, kChecked>();
+  h.line = (flags & kShortLine) ? prev.line + r.Get<uint8_t, kChecked>() : r.Get<uint32_t, kChecked>();
+  h.at_seconds = (flags & kShortTime) ? prev.at_seconds + int64_t{r.Get<int32_t, kChecked>()} : r.Get<int64_t, kChecked>();
+  const uint32_t nanos = (flags & kHasNanos) ? r.Get<uint32_t, kChecked>() : 0u;
+  if (nanos >= (1u << 30)) Reader::Bad();
+  h.nanos_kind = nanos | static_cast<uint32_t>(kind) << 30;
+  h.amount_fen = (flags & kShortAmount) ? int64_t{r.Get<uint32_t, kChecked>()} : r.Get<int64_t, kChecked>();
+  h.serving_center = -1;
+  if (kind == TxnKind::kConsumption) {
+    h.serving_center = (flags & kSameServing) ? prev.serving : r.Get<int32_t, kChecked>();
+    h.service = (flags & kSameService) ? prev.service : r.Get<uint16_t, kChecked>();
+  }
+  *common = r.Get<uint8_t, kChecked>();
+  *rest = r.Get<uint16_t, kChecked>();
+  return flags;
+}
+
+// A dedup record before its end: hash, flags and three varints of at most ten bytes.
+constexpr size_t kMostDedupBytes = 8 + 1 + 3 * 10;
+
+template <bool kChecked>
+DedupRecord DecodeDedupRecord(Reader* reader, const DedupDelta& prev) {
+  Reader& r = *reader;
+  DedupRecord d{};
+  d.hash = r.Get<uint64_t, kChecked>();
+  const auto flags = r.Get<uint8_t, kChecked>();
+  d.file = (flags & 1) ? prev.file : static_cast<uint16_t>(r.Varint<kChecked>());
+  d.locator = static_cast<uint64_t>(static_cast<int64_t>((flags & 1) ? prev.locator : 0) + UnZigZag(r.Varint<kChecked>()));
+  d.line = static_cast<uint32_t>(int64_t{(flags & 1) ? prev.line : 0} + UnZigZag(r.Varint<kChecked>()));
+  d.claimable = (flags & 2) ? 1 : 0;
+  d.deposits = (flags & 4) ? 1 : 0;
+  return d;
+}
+
+}  // namespace
+
 void DecodeEvents(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, ByteBuffer* out) {
   out->clear();
   size_t at = 0;
@@ -180,25 +240,11 @@ void DecodeEvents(const ByteBuffer& bytes, const std::vector<uint32_t>& extents,
     at += extent;
     prev.Reset();
     while (!r.done()) {
-      const auto flags = r.Get<uint16_t>();
-      const auto kind = static_cast<TxnKind>((flags >> kKindShift) & 3);
-      const bool consumption = kind == TxnKind::kConsumption;
       EventHeader h{};
-      h.card = (flags & kSameCard) ? prev.card : r.Get<int32_t>();
-      h.file = (flags & kSameFile) ? prev.file : r.Get<uint16_t>();
-      h.line = (flags & kShortLine) ? prev.line + r.Get<uint8_t>() : r.Get<uint32_t>();
-      h.at_seconds = (flags & kShortTime) ? prev.at_seconds + int64_t{r.Get<int32_t>()} : r.Get<int64_t>();
-      const uint32_t nanos = (flags & kHasNanos) ? r.Get<uint32_t>() : 0u;
-      if (nanos >= (1u << 30)) Reader::Bad();
-      h.nanos_kind = nanos | static_cast<uint32_t>(kind) << 30;
-      h.amount_fen = (flags & kShortAmount) ? int64_t{r.Get<uint32_t>()} : r.Get<int64_t>();
-      h.serving_center = -1;
-      if (consumption) {
-        h.serving_center = (flags & kSameServing) ? prev.serving : r.Get<int32_t>();
-        h.service = (flags & kSameService) ? prev.service : r.Get<uint16_t>();
-      }
-      const size_t common = r.Get<uint8_t>();
-      const size_t rest = r.Get<uint16_t>();
+      size_t common, rest;
+      const uint16_t flags = r.Has(kMostFixedEventBytes) ? DecodeEventFields<false>(&r, prev, &h, &common, &rest)
+                                                         : DecodeEventFields<true>(&r, prev, &h, &common, &rest);
+      const bool consumption = h.kind() == TxnKind::kConsumption;
       if (common > prev.txn_id_len || common + rest > kMaxTxnIdBytes) Reader::Bad();
       CopySmall(prev.txn_id + common, r.Bytes(rest), rest);
       prev.txn_id_len = static_cast<uint16_t>(common + rest);
@@ -252,14 +298,7 @@ void DecodeDedup(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, 
     at += extent;
     DedupDelta prev;
     while (!r.done()) {
-      DedupRecord d{};
-      std::memcpy(&d.hash, r.Bytes(sizeof d.hash), sizeof d.hash);
-      const uint8_t flags = r.Byte();
-      d.file = (flags & 1) ? prev.file : static_cast<uint16_t>(r.Varint());
-      d.locator = static_cast<uint64_t>(static_cast<int64_t>((flags & 1) ? prev.locator : 0) + UnZigZag(r.Varint()));
-      d.line = static_cast<uint32_t>(int64_t{(flags & 1) ? prev.line : 0} + UnZigZag(r.Varint()));
-      d.claimable = (flags & 2) ? 1 : 0;
-      d.deposits = (flags & 4) ? 1 : 0;
+      const DedupRecord d = r.Has(kMostDedupBytes) ? DecodeDedupRecord<false>(&r, prev) : DecodeDedupRecord<true>(&r, prev);
       const size_t size = out->size();
       out->resize(size + sizeof d);
       std::memcpy(out->data() + size, &d, sizeof d);

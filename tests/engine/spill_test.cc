@@ -648,6 +648,38 @@ TEST(dedup_codec, records_round_trip_at_their_extremes_across_extents) {
   }
 }
 
+TEST(dedup_codec, an_extent_cut_inside_a_record_is_damaged_wherever_the_cut_falls) {
+  // Records of every width (long varints too), many more bytes than one
+  // record, so cuts fall both where the decoder reads a record's fields with
+  // one bounds check and where it checks each one.
+  std::vector<DedupRecord> records;
+  for (uint32_t i = 0; i < 24; ++i) {
+    records.push_back({i * 0x9E3779B97F4A7C15ull, i % 3 ? i * 1000ull : ~0ull - i, i % 4 ? i : 0xFFFFFFF0u + (i % 7),
+                       static_cast<uint16_t>(i % 5 ? 3 : 65'535), static_cast<uint8_t>(i & 1), static_cast<uint8_t>(i % 3 == 0)});
+  }
+  ByteBuffer bytes;
+  DedupDelta prev;
+  std::vector<size_t> ends;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const size_t at = bytes.size();
+    bytes.resize(at + kMaxEncodedDedupBytes);
+    bytes.resize(at + EncodeDedup(records[i], i == 0, &prev, bytes.data() + at));
+    ends.push_back(bytes.size());
+  }
+  ASSERT_EQ(DecodedDedup(bytes, {static_cast<uint32_t>(bytes.size())}).size(), records.size());
+  for (uint32_t cut = 1; cut < bytes.size(); ++cut) {
+    const auto whole = static_cast<size_t>(std::upper_bound(ends.begin(), ends.end(), size_t{cut}) - ends.begin());
+    if (std::binary_search(ends.begin(), ends.end(), size_t{cut})) {
+      const std::vector<DedupRecord> back = DecodedDedup(bytes, {cut});
+      ASSERT_EQ(back.size(), whole) << "cut at " << cut;
+      for (size_t i = 0; i < whole; ++i) EXPECT_EQ(Key(back[i]), Key(records[i])) << "cut at " << cut;
+    } else {
+      ByteBuffer out;
+      EXPECT_THROW(DecodeDedup(bytes, {cut}, &out), SpillError) << "cut at " << cut;
+    }
+  }
+}
+
 TEST(dedup_codec, partitions_of_a_spill_decode_to_the_records_written_to_them) {
   constexpr uint32_t kPerFamily = 4;
   MemorySpillStore store;
