@@ -23,6 +23,28 @@ TEST(csv_writer, cells_are_quoted_only_where_needed) {
   EXPECT_EQ(w.bytes(), "\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\"cr\rhere\",plain,\n");
 }
 
+TEST(csv_writer, a_byte_that_needs_quotes_is_found_at_any_place_in_a_cell_of_any_length) {
+  // Cells are cleared eight bytes at a time: every place in and out of a word.
+  for (size_t length = 1; length <= 20; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (char special : {',', '"', '\r', '\n'}) {
+        std::string cell(length, 'Q');
+        cell[at] = special;
+        CsvWriter w;
+        w.Cell(cell);
+        ASSERT_FALSE(w.bytes().empty());
+        EXPECT_EQ(w.bytes().front(), '"') << "length " << length << ", byte " << at << " is " << int{special};
+      }
+    }
+  }
+  // Bytes just above ',' and non-ASCII bytes are not a reason to quote; a space is not either.
+  for (const char* plain : {"QD-00000001./", "\xE5\xBC\xA0\xE4\xB8\x89\xFF\x80-", "a space or two here"}) {
+    CsvWriter w;
+    w.Cell(plain);
+    EXPECT_EQ(w.bytes(), plain);
+  }
+}
+
 TEST(csv_writer, quotes_at_the_edges_and_in_runs_are_each_doubled) {
   CsvWriter w;
   w.WriteRow({"\"", "\"\"", "\"a\"", "a\"\"\"b", "=\"x\""});
