@@ -357,8 +357,6 @@ class PartitionSettler {
       if (a.nanos_class != b.nanos_class) return a.nanos_class < b.nanos_class;
       return events_[a.index].v.txn_id < events_[b.index].v.txn_id;
     });
-    order_.clear();
-    for (const OrderKey& k : keys_) order_.push_back(k.index);
     const auto checks = reg_.BalancesOf(card_index);
     Money balance;
     Flows cumulative;
@@ -385,8 +383,8 @@ class PartitionSettler {
         ++next_check;
       }
     };
-    for (uint32_t i : order_) {
-      Event& t = events_[i];
+    for (const OrderKey& key : keys_) {
+      Event& t = events_[key.index];
       current_ = &t;
       if (next_check < checks.size()) check_through(t.local);  // most cards have no platform balances: no call
       credit_through(t.month_start.AddDays(-1));
@@ -574,7 +572,6 @@ class PartitionSettler {
     uint32_t index;
   };
   std::vector<OrderKey> keys_;
-  std::vector<uint32_t> order_;
   std::vector<Money> nets_;
   struct Credit {
     Date last_day;  // of the month: credited at the end of it
