@@ -757,7 +757,7 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
   using Item = PartitionOutput::Item;
   const auto elders = static_cast<size_t>(elder_end - elder_begin);
   std::vector<uint32_t>& start = out->start;
-  std::vector<std::pair<uint32_t, const char*>>& found = out->found;  // (elder offset, record)
+  std::vector<std::pair<uint32_t, Item>>& found = out->found;  // (elder offset, item)
   std::vector<Item>& items = out->items;
   std::vector<const char*>& events = out->events;
   start.assign(elders + 1, 0);
@@ -770,7 +770,7 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
       if (elder < elder_begin || elder >= elder_end) throw std::logic_error("events of an elder outside its partition");
       const auto e = static_cast<uint32_t>(elder - elder_begin);
       ++start[e + 1];
-      found.emplace_back(e, records.data() + at);
+      found.emplace_back(e, Item{static_cast<uint32_t>(h.card), RowKey(h.file, h.line), records.data() + at});
     }
     at += h.record_bytes();
   }
@@ -778,11 +778,7 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
   items.resize(found.size());
   {
     std::vector<uint32_t> next(start.begin(), start.end() - 1);
-    for (const auto& [e, record] : found) {
-      EventHeader h;
-      std::memcpy(&h, record, sizeof h);
-      items[next[e]++] = Item{static_cast<uint32_t>(h.card), RowKey(h.file, h.line), record};
-    }
+    for (const auto& [e, item] : found) items[next[e]++] = item;
   }
   auto item_less = [](const Item& a, const Item& b) {
     return a.card != b.card ? a.card < b.card : a.file_line < b.file_line;

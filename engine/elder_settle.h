@@ -189,7 +189,7 @@ struct PartitionOutput {
     const char* record;
   };
   std::vector<uint32_t> start;
-  std::vector<std::pair<uint32_t, const char*>> found;
+  std::vector<std::pair<uint32_t, Item>> found;  // (elder offset, item): the scatter reads no record again
   std::vector<Item> items;
   std::vector<const char*> events;
 };
