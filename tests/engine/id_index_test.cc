@@ -1,6 +1,7 @@
 // IdIndex maps string ids to dense indices 0..size()-1 in first-insert order,
 // and SameId is the short-id equality the hot paths use instead of ==.
 #include "engine/id_index.h"
+#include "engine/ledger.h"  // RecentIds
 
 #include <gtest/gtest.h>
 
@@ -263,6 +264,25 @@ TEST(same_id, agrees_with_equality_on_ids_from_a_small_alphabet) {
   }
   EXPECT_EQ(wrong, 0);
   EXPECT_GT(same, 100);  // the equal case was exercised
+}
+
+TEST(recent_ids, finds_each_of_the_last_n_ids_put_and_forgets_the_oldest) {
+  RecentIds<4, int> recent;
+  EXPECT_EQ(recent.Find("S1"), nullptr);
+  for (int i = 1; i <= 6; ++i) recent.Put("C00027S0" + std::to_string(i), i);
+  // S3..S6 are the last four; S1 and S2 have been replaced, newest first or not.
+  for (int i = 3; i <= 6; ++i) {
+    const int* found = recent.Find("C00027S0" + std::to_string(i));
+    ASSERT_NE(found, nullptr) << i;
+    EXPECT_EQ(*found, i);
+  }
+  EXPECT_EQ(recent.Find("C00027S01"), nullptr);
+  EXPECT_EQ(recent.Find("C00027S02"), nullptr);
+  EXPECT_EQ(recent.Find("C00027S0"), nullptr);  // a prefix is another id
+  recent.Put("C00027S07", 7);                    // replaces S3, the oldest
+  EXPECT_EQ(recent.Find("C00027S03"), nullptr);
+  EXPECT_EQ(*recent.Find("C00027S04"), 4);
+  EXPECT_EQ(*recent.Find("C00027S07"), 7);
 }
 
 }  // namespace
