@@ -1,6 +1,7 @@
 #include "engine/ledger.h"
 
 #include <algorithm>
+#include <bit>
 #include <cassert>
 
 namespace carecard {
@@ -53,6 +54,14 @@ class Reader {
     return v;
   }
   bool Has(size_t n) const { return static_cast<size_t>(end_ - p_) >= n; }
+  // Unchecked, like Get<T, false>: the caller knows (Has) the bytes are there.
+  template <typename T>
+  T Peek() const {
+    T v;
+    std::memcpy(&v, p_, sizeof v);
+    return v;
+  }
+  void Skip(size_t n) { p_ += n; }
   const char* Bytes(size_t n) {
     if (static_cast<size_t>(end_ - p_) < n) Bad();
     const char* at = p_;
@@ -133,7 +142,9 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   if (h.nanos() != 0) flags |= kHasNanos;
   if (h.amount_fen >= 0 && h.amount_fen <= UINT32_MAX) flags |= kShortAmount;
   if (consumption && !fresh && h.serving_center == prev->serving) flags |= kSameServing;
-  if (consumption && !fresh && h.service == prev->service) flags |= kSameService;
+  // (The service changes from row to row at random: selected, not branched on, here and below.)
+  const bool same_service = consumption & !fresh & (h.service == prev->service);
+  flags |= static_cast<uint16_t>(static_cast<unsigned>(same_service) * kSameService);
   if (!ref.empty()) flags |= kHasRef;
   char* p = Put(out, flags);
   if (!(flags & kSameCard)) p = Put(p, h.card);
@@ -143,18 +154,32 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   if (flags & kHasNanos) p = Put(p, static_cast<uint32_t>(h.nanos()));
   p = (flags & kShortAmount) ? Put(p, static_cast<uint32_t>(h.amount_fen)) : Put(p, h.amount_fen);
   if (consumption && !(flags & kSameServing)) p = Put(p, h.serving_center);
-  if (consumption && !(flags & kSameService)) p = Put(p, h.service);
+  if (consumption) {
+    Put(p, h.service);  // within the record's reserved room (MaxEncodedEventBytes) even when not kept
+    p += static_cast<size_t>(!same_service) * sizeof h.service;
+  }
   // The txn id as the length of what it shares with the last one, and the rest.
   size_t common = 0;
   const size_t limit = std::min<size_t>({txn_id.size(), prev->txn_id_len, 255});
+  bool differ = false;
   while (common + 8 <= limit) {
     uint64_t x, y;
     std::memcpy(&x, txn_id.data() + common, 8);
     std::memcpy(&y, prev->txn_id + common, 8);
-    if (x != y) break;
+    if (x != y) {
+      // The first differing byte, from the lowest set bit (words load little-endian): no byte loop
+      // whose exit moves from id to id.
+      if constexpr (std::endian::native == std::endian::little) {
+        common += static_cast<size_t>(__builtin_ctzll(x ^ y)) / 8;
+        differ = true;
+      }
+      break;
+    }
     common += 8;
   }
-  while (common < limit && txn_id[common] == prev->txn_id[common]) ++common;
+  if (!differ) {
+    while (common < limit && txn_id[common] == prev->txn_id[common]) ++common;
+  }
   const auto rest = static_cast<uint16_t>(txn_id.size() - common);
   p = Put(p, static_cast<uint8_t>(common));
   p = Put(p, rest);
@@ -203,7 +228,15 @@ uint16_t DecodeEventFields(Reader* reader, const EventDelta& prev, EventHeader* 
   h.serving_center = -1;
   if (kind == TxnKind::kConsumption) {
     h.serving_center = (flags & kSameServing) ? prev.serving : r.Get<int32_t, kChecked>();
-    h.service = (flags & kSameService) ? prev.service : r.Get<uint16_t, kChecked>();
+    if constexpr (kChecked) {
+      h.service = (flags & kSameService) ? prev.service : r.Get<uint16_t>();
+    } else {  // the two bytes are there (kMostFixedEventBytes): read them either way, keep one
+      const auto read = r.Peek<uint16_t>();
+      const bool same = (flags & kSameService) != 0;
+      const auto keep_prev = static_cast<uint16_t>(-static_cast<int>(same));  // all ones when same
+      h.service = static_cast<uint16_t>((prev.service & keep_prev) | (read & ~keep_prev));
+      r.Skip(static_cast<size_t>(!same) * sizeof read);
+    }
   }
   *common = r.Get<uint8_t, kChecked>();
   *rest = r.Get<uint16_t, kChecked>();

@@ -129,6 +129,28 @@ TEST(csv_chunks, a_block_carried_from_file_to_file_holds_only_the_file_it_reads)
   }
 }
 
+TEST(csv_chunks, rows_of_any_width_and_density_of_commas_read_as_the_reader_reads_them) {
+  // Commas are stored eight at a time per 64-byte window: windows with none,
+  // with more than eight (empty cells), rows at and past the 256-column limit.
+  std::string data;
+  uint32_t seed = 11;
+  for (size_t width : {1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 100, 200, 255, 256, 257, 258, 300, 1000}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      for (size_t c = 0; c < width; ++c) {
+        seed = seed * 1103515245u + 12345u;
+        const size_t length = variant == 0 ? 0 : variant == 1 ? 1 : (seed >> 16) % (variant == 2 ? 4 : 40);
+        if (c > 0) data += ',';
+        data += std::string(length, static_cast<char>('a' + c % 26));
+      }
+      data += variant % 2 ? "\r\n" : "\n";
+    }
+  }
+  ExpectSameRows(data, {kSmallestBlock, 1 << 20});
+  const std::vector<Row> rows = ByReader(data);
+  EXPECT_EQ(std::count_if(rows.begin(), rows.end(), [](const Row& r) { return r.problem == CsvProblem::kTooManyColumns; }),
+            4 * 4);  // the rows of 257, 258, 300 and 1000 cells, and none below
+}
+
 TEST(csv_chunks, arbitrary_bytes_read_the_same_in_blocks) {
   // Every pattern of the bytes that matter, in files long enough to span blocks.
   const char alphabet[] = {',', '"', '\r', '\n', 'a', 'b', '\xE5', '\xBC', '\xA0', '\0', '\xFF', ' '};
