@@ -154,7 +154,8 @@ bool HashFile(const std::string& path, std::string* sha256_hex, uint64_t* bytes,
   ::posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
   auto state = std::make_unique<PartialSha256>();
   bool ok = StartSha256(state.get());
-  BlockBytes buffer(1 << 20);
+  ByteBuffer buffer;
+  buffer.resize(1 << 20);
   while (ok) {
     if (stop && stop->load(std::memory_order_relaxed)) {
       if (partial && state->bytes > 0) *partial = std::move(state);
@@ -244,7 +245,7 @@ std::unique_ptr<CsvChunkReader> CsvChunkReader::Open(const std::string& path, si
   return r;
 }
 
-bool CsvChunkReader::Fill(BlockBytes* buffer, size_t from, size_t* filled) {
+bool CsvChunkReader::Fill(ByteBuffer* buffer, size_t from, size_t* filled) {
   size_t at = from;
   while (at < buffer->size() && !eof_) {
     const ssize_t n = ::pread(fd_, buffer->data() + at, buffer->size() - at, static_cast<off_t>(read_));
@@ -272,7 +273,7 @@ bool CsvChunkReader::Fill(BlockBytes* buffer, size_t from, size_t* filled) {
 bool CsvChunkReader::Next(CsvBlock* block) {
   block->long_row = false;
   if (done_) return false;
-  BlockBytes& bytes = block->bytes;
+  ByteBuffer& bytes = block->bytes;
   if (bytes.size() != block_bytes_) bytes.resize(block_bytes_);
   if (!carry_.empty()) std::memcpy(bytes.data(), carry_.data(), carry_.size());
   // The file offset of bytes[0]: what was read, less what is carried.
@@ -311,7 +312,7 @@ bool CsvChunkReader::Next(CsvBlock* block) {
 // The block holds no row end: its first row is longer than a block, so longer
 // than kMaxRowBytes. Skip to its real end, keeping nothing of it.
 bool CsvChunkReader::SkipLongRow(CsvBlock* block, size_t filled) {
-  BlockBytes& bytes = block->bytes;
+  ByteBuffer& bytes = block->bytes;
   block->long_row = true;
   block->long_row_line = block->first_line;
   block->long_row_offset = block->offset;

@@ -15,42 +15,22 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "adapters/csv_reader.h"
 #include "engine/ledger.h"
+#include "engine/spill.h"
 
 namespace carecard {
 
 inline constexpr size_t kDefaultBlockBytes = size_t{4} << 20;
 
-// An allocator whose resize() leaves new chars uninitialised: a block's bytes
-// are always read from the file before they are looked at, and pages never
-// written are never touched, so a 9 KB file in a 4 MB block costs 3 pages,
-// not 1,024 zeroed ones.
-template <class T>
-struct UninitializedAllocator : std::allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = UninitializedAllocator<U>;
-  };
-  UninitializedAllocator() = default;
-  template <class U>
-  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;
-  }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
-};
-using BlockBytes = std::vector<char, UninitializedAllocator<char>>;
 
 struct CsvBlock {
-  BlockBytes bytes;  // reused between blocks (and files: pass the same block on)
+  // Reused between blocks (and files: pass the same block on). A ByteBuffer is
+  // sized without zeroing, so only the pages a read fills are ever touched: a
+  // 9 KB file in a 4 MB block costs 3 pages, not 1,024 zeroed ones.
+  ByteBuffer bytes;
   size_t begin = 0, end = 0;  // the rows are bytes[begin, end)
   int64_t first_line = 1;     // line of bytes[begin]
   uint64_t offset = 0;        // file offset of bytes[begin]
@@ -94,7 +74,7 @@ class CsvChunkReader {
 
  private:
   CsvChunkReader() = default;
-  bool Fill(BlockBytes* buffer, size_t from, size_t* filled);
+  bool Fill(ByteBuffer* buffer, size_t from, size_t* filled);
   bool SkipLongRow(CsvBlock* block, size_t filled);
 
   std::string path_;

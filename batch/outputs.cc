@@ -96,7 +96,6 @@ class PieceRenderer {
   }
 
  private:
-
   PieceSink* sink_;
   size_t file_, piece_;
   CsvWriter w_;

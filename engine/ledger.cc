@@ -475,8 +475,7 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
               "row has " + std::to_string(cells.size()) + " columns, the header has " + std::to_string(f.width));
     return;
   }
-  const size_t width = f.column_of.size();
-  if (width > std::size(canonical_)) throw std::logic_error("a transaction file with more canonical columns than there are");
+  const size_t width = f.column_of.size();  // at most txn_col::kCount (SettlementRun::SetHeader)
   Cells c = cells.first(width);
   if (!f.columns_in_order) {
     for (size_t i = 0; i < width; ++i) canonical_[i] = cells[static_cast<size_t>(f.column_of[i])];

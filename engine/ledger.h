@@ -90,7 +90,10 @@ struct TxnFile {
 
 // The canonical columns of transaction files.
 namespace txn_col {
-enum : size_t { kTxnId, kCardNo, kKind, kAmount, kAt, kChannelOrStation, kDepositRefOrService, kConsumptionRef };
+enum : size_t {
+  kTxnId, kCardNo, kKind, kAmount, kAt, kChannelOrStation, kDepositRefOrService, kConsumptionRef,
+  kCount  // not a column: how many there are
+};
 }
 
 // Everything a run's threads share while classifying rows.
@@ -271,7 +274,7 @@ class TxnClassifier {
   ExceptionLog* log_;
   CountDeltas* counts_;
   std::string detail_;
-  std::string_view canonical_[8];  // a row's cells in canonical order, when its file has them in another
+  std::string_view canonical_[txn_col::kCount];  // a row's cells in canonical order, when its file has them in another
   uint32_t dedup_per_family_;
   std::vector<EventDelta> event_delta_;  // by elder partition
   std::vector<DedupDelta> dedup_delta_;  // by dedup partition

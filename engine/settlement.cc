@@ -191,6 +191,7 @@ bool SettlementRun::SetHeader(uint16_t file, std::span<const std::string> header
   s.widths[file] = header.size();
   if (s.txn_files[file]) {
     TxnFile& f = *s.txn_files[file];
+    if (column_of.size() > txn_col::kCount) throw std::logic_error("a transaction file with more canonical columns than there are");
     f.column_of = column_of;
     f.width = header.size();
     f.columns_in_order = true;
