@@ -1,6 +1,7 @@
 #include "engine/elder_settle.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -25,40 +26,41 @@ SettledMonths SettledMonths::For(const PayoutPeriod& period, const BookState& bo
 }
 
 ConsumptionSum& ConsumptionTotals::operator[](const ConsumptionKey& key) {
-  if (last_slot_ != SIZE_MAX && key == last_key_) return sums_[last_slot_];
-  if ((size_ + 1) * 2 > keys_.size()) Grow();
-  const size_t mask = keys_.size() - 1;
+  if (last_ != nullptr && key == last_key_) return *last_;
+  if ((size_ + 1) * 2 > slots_.size()) Grow();
+  const size_t mask = slots_.size() - 1;
   for (size_t i = ConsumptionKeyHash()(key) & mask;; i = (i + 1) & mask) {
-    if (!used_[i]) {
-      used_[i] = 1;
-      keys_[i] = key;
-      ++size_;
-    } else if (!(keys_[i] == key)) {
-      continue;
+    const uint32_t slot = slots_[i];
+    if (slot == 0) {
+      if (size_ >= kMaxKeys) throw std::length_error("more than 2^30 consumption keys (centre, centre, service)");
+      if ((size_ & (kBlockEntries - 1)) == 0) blocks_.push_back(std::make_unique<Entry[]>(kBlockEntries));
+      Entry& e = entry(size_);
+      e.key = key;
+      e.sum = ConsumptionSum();
+      slots_[i] = static_cast<uint32_t>(++size_);
+      last_key_ = key;
+      last_ = &e.sum;
+      return e.sum;
     }
-    last_key_ = key;
-    last_slot_ = i;
-    return sums_[i];
+    Entry& e = entry(slot - 1);
+    if (e.key == key) {
+      last_key_ = key;
+      last_ = &e.sum;
+      return e.sum;
+    }
   }
 }
 
 void ConsumptionTotals::Grow() {
-  std::vector<ConsumptionKey> keys(std::max<size_t>(64, keys_.size() * 2));
-  std::vector<ConsumptionSum> sums(keys.size());
-  std::vector<uint8_t> used(keys.size(), 0);
-  const size_t mask = keys.size() - 1;
-  for (size_t j = 0; j < keys_.size(); ++j) {
-    if (!used_[j]) continue;
-    size_t i = ConsumptionKeyHash()(keys_[j]) & mask;
-    while (used[i]) i = (i + 1) & mask;
-    used[i] = 1;
-    keys[i] = keys_[j];
-    sums[i] = sums_[j];
+  // Only the table is rebuilt: the entries stay where they are.
+  std::vector<uint32_t>().swap(slots_);  // let the old table go first: it is never needed again
+  slots_.assign(std::bit_ceil(std::max<size_t>(64, 4 * size_)), 0);  // a quarter full after
+  const size_t mask = slots_.size() - 1;
+  for (size_t n = 0; n < size_; ++n) {
+    size_t i = ConsumptionKeyHash()(entry(n).key) & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = static_cast<uint32_t>(n + 1);
   }
-  keys_.swap(keys);
-  sums_.swap(sums);
-  used_.swap(used);
-  last_slot_ = SIZE_MAX;
 }
 
 namespace {

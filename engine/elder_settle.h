@@ -15,6 +15,7 @@
 #define CARECARD_ENGINE_ELDER_SETTLE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -151,28 +152,58 @@ struct ConsumptionSum {
   Money amount;
 };
 
-// Consumption sums by (serving centre, home centre, service): open addressing,
-// at most half full. A few thousand keys, looked up once per consumption row.
+// Consumption sums by (serving centre, home centre, service). Keys are kept in
+// the order they were first seen, in fixed blocks that never move, and found
+// through a table of 32-bit entry numbers at most half full. The key count grows
+// with centres squared (cross-centre visits): 30,000 keys at 200,000 cards and
+// 830,000 at 2,000,000, held by every thread. So a key costs 32 bytes plus 8
+// to 16 of table, where three parallel arrays at most half full cost 58 to 116,
+// and growing rebuilds only the table (the blocks stay), where it used to hold
+// the old and the new arrays at once: at 2,000,000 cards that was 90 MB a
+// thread at the moment both grew (bench/README.md).
 class ConsumptionTotals {
  public:
+  ConsumptionTotals() = default;
+  ConsumptionTotals(ConsumptionTotals&&) noexcept = default;
+  ConsumptionTotals& operator=(ConsumptionTotals&&) noexcept = default;
+  ConsumptionTotals(const ConsumptionTotals&) = delete;
+  ConsumptionTotals& operator=(const ConsumptionTotals&) = delete;
+
+  // The sum of `key`, zero when it is new. The reference stays valid while
+  // the table lives (blocks never move).
   ConsumptionSum& operator[](const ConsumptionKey& key);
+  // Every key with its sum, in the order the keys were first seen.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
-    for (size_t i = 0; i < keys_.size(); ++i) {
-      if (used_[i]) fn(keys_[i], sums_[i]);
+    for (size_t i = 0; i < size_; ++i) {
+      const Entry& e = entry(i);
+      fn(e.key, e.sum);
     }
   }
   size_t size() const { return size_; }
+  // Bytes held (benchmarks and tests).
+  size_t bytes() const { return blocks_.size() * sizeof(Entry) * kBlockEntries + slots_.size() * sizeof(uint32_t); }
+
+  // Limits: entry numbers are 32-bit, the table at most half full.
+  static constexpr size_t kMaxKeys = size_t{1} << 30;
 
  private:
+  struct Entry {
+    ConsumptionKey key;
+    ConsumptionSum sum;
+  };
+  static constexpr size_t kBlockShift = 13;  // 8,192 entries (256 KB) a block
+  static constexpr size_t kBlockEntries = size_t{1} << kBlockShift;
+  Entry& entry(size_t i) { return blocks_[i >> kBlockShift][i & (kBlockEntries - 1)]; }
+  const Entry& entry(size_t i) const { return blocks_[i >> kBlockShift][i & (kBlockEntries - 1)]; }
   void Grow();
-  std::vector<ConsumptionKey> keys_;
-  std::vector<ConsumptionSum> sums_;
-  std::vector<uint8_t> used_;
+
+  std::vector<std::unique_ptr<Entry[]>> blocks_;
+  std::vector<uint32_t> slots_;  // 0: free; otherwise 1 + the entry's number
   size_t size_ = 0;
   // A card's consumption rows repeat one key: the last one found.
   ConsumptionKey last_key_;
-  size_t last_slot_ = SIZE_MAX;
+  ConsumptionSum* last_ = nullptr;
 };
 
 // What settling partitions produces, before the merge by centre.
