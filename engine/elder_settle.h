@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/book_state.h"
@@ -164,8 +165,20 @@ struct ConsumptionSum {
 class ConsumptionTotals {
  public:
   ConsumptionTotals() = default;
-  ConsumptionTotals(ConsumptionTotals&&) noexcept = default;
-  ConsumptionTotals& operator=(ConsumptionTotals&&) noexcept = default;
+  // A moved-from table is empty (and usable).
+  ConsumptionTotals(ConsumptionTotals&& other) noexcept { *this = std::move(other); }
+  ConsumptionTotals& operator=(ConsumptionTotals&& other) noexcept {
+    if (this != &other) {
+      blocks_ = std::move(other.blocks_);
+      slots_ = std::move(other.slots_);
+      size_ = std::exchange(other.size_, 0);
+      last_key_ = other.last_key_;
+      last_ = std::exchange(other.last_, nullptr);  // it points into the blocks, which move with it
+      other.blocks_.clear();
+      other.slots_.clear();
+    }
+    return *this;
+  }
   ConsumptionTotals(const ConsumptionTotals&) = delete;
   ConsumptionTotals& operator=(const ConsumptionTotals&) = delete;
 

@@ -82,6 +82,10 @@ TEST(consumption_totals, a_moved_table_keeps_its_sums_and_its_last_key) {
   EXPECT_EQ(moved.size(), 5000u);
   EXPECT_EQ(moved[Key(4999, 0, 1)].transactions, 5000);
   EXPECT_EQ(moved[Key(12, 0, 1)].transactions, 12);
+  EXPECT_EQ(t.size(), 0u);  // the moved-from table is empty, and usable
+  EXPECT_EQ(t[Key(4999, 0, 1)].transactions, 0);
+  t[Key(4999, 0, 1)].transactions = 9;
+  EXPECT_EQ(moved[Key(4999, 0, 1)].transactions, 5000);
   moved = ConsumptionTotals();
   EXPECT_EQ(moved.size(), 0u);
   EXPECT_EQ(moved[Key(12, 0, 1)].transactions, 0);
