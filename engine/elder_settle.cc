@@ -29,26 +29,17 @@ ConsumptionSum& ConsumptionTotals::operator[](const ConsumptionKey& key) {
   if (last_ != nullptr && key == last_key_) return *last_;
   if ((size_ + 1) * 2 > slots_.size()) Grow();
   const size_t mask = slots_.size() - 1;
-  for (size_t i = ConsumptionKeyHash()(key) & mask;; i = (i + 1) & mask) {
-    const uint32_t slot = slots_[i];
-    if (slot == 0) {
-      if (size_ >= kMaxKeys) throw std::length_error("more than 2^30 consumption keys (centre, centre, service)");
-      if ((size_ & (kBlockEntries - 1)) == 0) blocks_.push_back(std::make_unique<Entry[]>(kBlockEntries));
-      Entry& e = entry(size_);
-      e.key = key;
-      e.sum = ConsumptionSum();
-      slots_[i] = static_cast<uint32_t>(++size_);
-      last_key_ = key;
-      last_ = &e.sum;
-      return e.sum;
-    }
-    Entry& e = entry(slot - 1);
-    if (e.key == key) {
-      last_key_ = key;
-      last_ = &e.sum;
-      return e.sum;
-    }
+  size_t i = ConsumptionKeyHash()(key) & mask;
+  while (slots_[i] != 0 && !(entry(slots_[i] - 1).key == key)) i = (i + 1) & mask;
+  if (slots_[i] == 0) {  // a new key: the next entry (blocks are value-initialized, so its sum is zero)
+    if (size_ >= kMaxKeys) throw std::length_error("more than 2^30 consumption keys (centre, centre, service)");
+    if ((size_ & (kBlockEntries - 1)) == 0) blocks_.push_back(std::make_unique<Entry[]>(kBlockEntries));
+    entry(size_).key = key;
+    slots_[i] = static_cast<uint32_t>(++size_);
   }
+  last_key_ = key;
+  last_ = &entry(slots_[i] - 1).sum;
+  return *last_;
 }
 
 void ConsumptionTotals::Grow() {

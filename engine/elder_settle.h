@@ -153,15 +153,12 @@ struct ConsumptionSum {
   Money amount;
 };
 
-// Consumption sums by (serving centre, home centre, service). Keys are kept in
-// the order they were first seen, in fixed blocks that never move, and found
-// through a table of 32-bit entry numbers at most half full. The key count grows
-// with centres squared (cross-centre visits): 30,000 keys at 200,000 cards and
-// 830,000 at 2,000,000, held by every thread. So a key costs 32 bytes plus 8
-// to 16 of table, where three parallel arrays at most half full cost 58 to 116,
-// and growing rebuilds only the table (the blocks stay), where it used to hold
-// the old and the new arrays at once: at 2,000,000 cards that was 90 MB a
-// thread at the moment both grew (bench/README.md).
+// Consumption sums by (serving centre, home centre, service), each thread's
+// own. Keys are kept in first-seen order in fixed blocks that never move, found
+// through a table of 32-bit entry numbers at most half full: 40 to 48 bytes a
+// key, and growing rebuilds only the table. Keys grow with centres squared
+// (cross-centre visits; 830,000 at 2,000,000 generated cards), so this is part
+// of a run's peak memory (bench/README.md).
 class ConsumptionTotals {
  public:
   ConsumptionTotals() = default;
