@@ -1,11 +1,14 @@
 #include "adapters/spill_file.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 namespace carecard {
 
@@ -26,24 +29,55 @@ std::unique_ptr<FileSpillStore> FileSpillStore::Create(const std::string& dir, s
 
 FileSpillStore::~FileSpillStore() { ::close(fd_); }
 
+uint64_t FileSpillStore::Reserve(uint64_t n) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const uint64_t offset = size_;
+  size_ += n;
+  return offset;
+}
+
+void FileSpillStore::WriteFailed(ssize_t result) const {
+  throw SpillError("cannot write the run's spilled records in '" + dir_ +
+                   "': " + (result < 0 ? std::strerror(errno) : std::string("no space")));
+}
+
 uint64_t FileSpillStore::Append(const void* data, size_t n) {
-  uint64_t offset;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    offset = size_;
-    size_ += n;
-  }
-  const auto* p = static_cast<const char*>(data);
-  size_t done = 0;
-  while (done < n) {
-    const ssize_t w = ::pwrite(fd_, p + done, n - done, static_cast<off_t>(offset + done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      throw SpillError("cannot write the run's spilled records in '" + dir_ + "': " +
-                       (w < 0 ? std::strerror(errno) : std::string("no space")));
+  const SpillPiece piece{static_cast<const char*>(data), n};
+  return AppendAll(std::span<const SpillPiece>(&piece, 1));
+}
+
+uint64_t FileSpillStore::AppendAll(std::span<const SpillPiece> pieces) {
+  uint64_t total = 0;
+  for (const SpillPiece& p : pieces) total += p.size;
+  const uint64_t offset = Reserve(total);
+  // pwritev takes at most IOV_MAX pieces a call, and may write fewer bytes
+  // than asked: the rest is written from where it stopped.
+  std::vector<iovec> iov;
+  iov.reserve(std::min<size_t>(pieces.size(), IOV_MAX));
+  uint64_t at = offset;
+  size_t next = 0;    // first piece not yet in iov
+  size_t skip = 0;    // bytes of pieces[next] already written
+  while (next < pieces.size()) {
+    iov.clear();
+    for (size_t i = next; i < pieces.size() && iov.size() < IOV_MAX; ++i) {
+      const size_t from = i == next ? skip : 0;
+      if (pieces[i].size > from) iov.push_back(iovec{const_cast<char*>(pieces[i].data) + from, pieces[i].size - from});
     }
-    done += static_cast<size_t>(w);
+    if (iov.empty()) break;
+    const ssize_t w = ::pwritev(fd_, iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(at));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) WriteFailed(w);
+    at += static_cast<uint64_t>(w);
+    // Step past what was written.
+    size_t left = static_cast<size_t>(w);
+    while (next < pieces.size() && left >= pieces[next].size - skip) {
+      left -= pieces[next].size - skip;
+      skip = 0;
+      ++next;
+    }
+    skip += left;
   }
+  if (at != offset + total) WriteFailed(0);
   return offset;
 }
 

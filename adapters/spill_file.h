@@ -4,8 +4,11 @@
 #ifndef CARECARD_ADAPTERS_SPILL_FILE_H_
 #define CARECARD_ADAPTERS_SPILL_FILE_H_
 
+#include <sys/types.h>
+
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 
 #include "engine/spill.h"
@@ -18,11 +21,14 @@ class FileSpillStore : public SpillStore {
   static std::unique_ptr<FileSpillStore> Create(const std::string& dir, std::string* error);
   ~FileSpillStore() override;
   uint64_t Append(const void* data, size_t n) override;
+  uint64_t AppendAll(std::span<const SpillPiece> pieces) override;
   void Read(uint64_t offset, void* out, size_t n) const override;
   uint64_t size() const override;
 
  private:
   FileSpillStore(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
+  uint64_t Reserve(uint64_t n);
+  [[noreturn]] void WriteFailed(ssize_t result) const;
   int fd_;
   std::string dir_;
   mutable std::mutex mutex_;

@@ -18,7 +18,18 @@ void ByteBuffer::Grow(size_t n) {
 uint64_t MemorySpillStore::Append(const void* data, size_t n) {
   std::lock_guard<std::mutex> lock(mutex_);
   const uint64_t offset = size_;
-  const auto* src = static_cast<const char*>(data);
+  AppendLocked(static_cast<const char*>(data), n);
+  return offset;
+}
+
+uint64_t MemorySpillStore::AppendAll(std::span<const SpillPiece> pieces) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const uint64_t offset = size_;
+  for (const SpillPiece& piece : pieces) AppendLocked(piece.data, piece.size);
+  return offset;
+}
+
+void MemorySpillStore::AppendLocked(const char* src, size_t n) {
   while (n > 0) {
     const size_t in_block = static_cast<size_t>(size_ % kBlockBytes);
     if (in_block == 0 && size_ / kBlockBytes == blocks_.size()) blocks_.push_back(std::unique_ptr<char[]>(new char[kBlockBytes]));
@@ -28,7 +39,6 @@ uint64_t MemorySpillStore::Append(const void* data, size_t n) {
     n -= take;
     size_ += take;
   }
-  return offset;
 }
 
 void MemorySpillStore::Read(uint64_t offset, void* out, size_t n) const {
@@ -53,13 +63,6 @@ uint64_t MemorySpillStore::size() const {
 PartitionedSpill::PartitionedSpill(SpillStore* store, uint32_t partitions, size_t buffer_bytes)
     : store_(store), partitions_(partitions), buffer_bytes_(buffer_bytes), extents_(partitions), bytes_(partitions, 0) {
   assert(partitions >= 1 && buffer_bytes > 0);
-}
-
-void PartitionedSpill::AddExtent(uint32_t partition, const char* data, size_t n) {
-  const uint64_t offset = store_->Append(data, n);
-  std::lock_guard<std::mutex> lock(mutex_);
-  extents_[partition].push_back(Extent{offset, static_cast<uint32_t>(n)});
-  bytes_[partition] += n;
 }
 
 void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out, std::vector<uint32_t>* sizes) const {
@@ -104,9 +107,19 @@ PartitionedSpill::Writer::~Writer() {
 }
 
 char* PartitionedSpill::Writer::ReserveSlow(uint32_t partition, size_t n) {
-  if (partition >= used_.size() || n > spill_->buffer_bytes_) throw std::logic_error("a spill record larger than its buffer");
-  if (!buffers_[partition]) buffers_[partition].reset(new char[spill_->buffer_bytes_]);
-  if (used_[partition] + n > spill_->buffer_bytes_) FlushPartition(partition);
+  if (partition >= used_.size() || n > buffer_bytes_) throw std::logic_error("a spill record larger than its buffer");
+  if (used_[partition] + n > buffer_bytes_) {
+    Stage(partition);
+    if (staged_bytes_ >= kBatchBytes) AppendStaged();
+  }
+  if (!buffers_[partition]) {
+    if (!spare_.empty()) {
+      buffers_[partition] = std::move(spare_.back());
+      spare_.pop_back();
+    } else {
+      buffers_[partition].reset(new char[buffer_bytes_]);
+    }
+  }
   return buffers_[partition].get() + used_[partition];
 }
 
@@ -115,19 +128,42 @@ void PartitionedSpill::Writer::Append(uint32_t partition, const void* data, size
   Commit(partition, n);
 }
 
-void PartitionedSpill::Writer::FlushPartition(uint32_t partition) {
+void PartitionedSpill::Writer::Stage(uint32_t partition) {
   if (used_[partition] == 0) return;
-  spill_->AddExtent(partition, buffers_[partition].get(), used_[partition]);
+  staged_bytes_ += used_[partition];
+  staged_.push_back(Staged{partition, used_[partition], std::move(buffers_[partition])});
   used_[partition] = 0;
+}
+
+void PartitionedSpill::Writer::AppendStaged() {
+  if (staged_.empty()) return;
+  pieces_.clear();
+  for (const Staged& s : staged_) pieces_.push_back(SpillPiece{s.buffer.get(), s.bytes});
+  uint64_t offset = spill_->store_->AppendAll(pieces_);
+  {
+    std::lock_guard<std::mutex> lock(spill_->mutex_);
+    for (const Staged& s : staged_) {
+      spill_->extents_[s.partition].push_back(Extent{offset, static_cast<uint32_t>(s.bytes)});
+      spill_->bytes_[s.partition] += s.bytes;
+      offset += s.bytes;
+    }
+  }
+  for (Staged& s : staged_) spare_.push_back(std::move(s.buffer));
+  staged_.clear();
+  staged_bytes_ = 0;
 }
 
 void PartitionedSpill::Writer::Release() {
   Flush();
   for (auto& b : buffers_) b.reset();
+  spare_.clear();
+  spare_.shrink_to_fit();
+  staged_.shrink_to_fit();
 }
 
 void PartitionedSpill::Writer::Flush() {
-  for (uint32_t p = 0; p < used_.size(); ++p) FlushPartition(p);
+  for (uint32_t p = 0; p < used_.size(); ++p) Stage(p);
+  AppendStaged();
 }
 
 }  // namespace carecard

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <vector>
 
@@ -51,11 +52,20 @@ class ByteBuffer {
   size_t capacity_ = 0;
 };
 
+// Bytes to append, one of several laid end to end (SpillStore::AppendAll).
+struct SpillPiece {
+  const char* data;
+  size_t size;
+};
+
 class SpillStore {
  public:
   virtual ~SpillStore() = default;
   // Appends `n` bytes and returns the offset they start at. Thread-safe.
   virtual uint64_t Append(const void* data, size_t n) = 0;
+  // Appends the pieces end to end, as one write (no other append falls
+  // between them), and returns the offset the first starts at. Thread-safe.
+  virtual uint64_t AppendAll(std::span<const SpillPiece> pieces) = 0;
   // Reads `n` bytes written at `offset` by an earlier Append. Thread-safe.
   virtual void Read(uint64_t offset, void* out, size_t n) const = 0;
   // Bytes appended so far.
@@ -66,23 +76,32 @@ class SpillStore {
 class MemorySpillStore : public SpillStore {
  public:
   uint64_t Append(const void* data, size_t n) override;
+  uint64_t AppendAll(std::span<const SpillPiece> pieces) override;
   void Read(uint64_t offset, void* out, size_t n) const override;
   uint64_t size() const override;
 
  private:
   static constexpr size_t kBlockBytes = size_t{1} << 20;
+  void AppendLocked(const char* data, size_t n);
   mutable std::mutex mutex_;
   std::vector<std::unique_ptr<char[]>> blocks_;
   uint64_t size_ = 0;
 };
 
 // K partitions of records in one SpillStore. Each writer thread owns a
-// Writer, which buffers `buffer_bytes` per partition and appends full buffers
-// as extents; ReadPartition concatenates a partition's extents.
+// Writer, which buffers `buffer_bytes` per partition; a full buffer becomes an
+// extent. Extents are appended in batches of about kBatchBytes, one
+// SpillStore::AppendAll each: with hundreds of partitions a buffer holds a few
+// KB, and writing each on its own cost a system call and the file's lock per
+// few KB, contended by the other writers. ReadPartition concatenates a
+// partition's extents.
 class PartitionedSpill {
  public:
   // REQUIRES: partitions >= 1, store outlives this.
   PartitionedSpill(SpillStore* store, uint32_t partitions, size_t buffer_bytes);
+
+  // A writer appends its full buffers once they add up to this much.
+  static constexpr size_t kBatchBytes = size_t{1} << 20;
 
   class Writer {
    public:
@@ -104,17 +123,30 @@ class PartitionedSpill {
     // True when the partition's buffer holds nothing: the next record starts
     // an extent (delta encodings restart there). Call after Reserve.
     bool AtExtentStart(uint32_t partition) const { return used_[partition] == 0; }
+    // Appends every record written so far: ReadPartition sees them.
     void Flush();
     // Flushes and frees the buffers (the writer may still be used: they come back on demand).
     void Release();
 
    private:
-    void FlushPartition(uint32_t partition);
+    // A full buffer waiting for the next batch.
+    struct Staged {
+      uint32_t partition;
+      size_t bytes;
+      std::unique_ptr<char[]> buffer;
+    };
+    // Moves the partition's buffer to the batch; it gets an empty one.
+    void Stage(uint32_t partition);
+    void AppendStaged();
     char* ReserveSlow(uint32_t partition, size_t n);
     PartitionedSpill* spill_;
     size_t buffer_bytes_;
     std::vector<std::unique_ptr<char[]>> buffers_;  // allocated on first use
     std::vector<size_t> used_;
+    std::vector<Staged> staged_;
+    size_t staged_bytes_ = 0;
+    std::vector<std::unique_ptr<char[]>> spare_;  // buffers back from a batch, for the next full ones
+    std::vector<SpillPiece> pieces_;              // scratch of AppendStaged
   };
 
   uint32_t partitions() const { return partitions_; }
@@ -130,7 +162,6 @@ class PartitionedSpill {
     uint64_t offset;
     uint32_t bytes;
   };
-  void AddExtent(uint32_t partition, const char* data, size_t n);
 
   SpillStore* store_;
   uint32_t partitions_;

@@ -95,6 +95,35 @@ TEST(file_spill_store, reads_back_what_a_memory_store_does_for_the_same_writes) 
   }
 }
 
+// AppendAll lays its pieces end to end as one write: more pieces than one
+// pwritev takes (IOV_MAX, 1024 on Linux), empty ones, large ones.
+TEST(file_spill_store, append_all_lays_the_pieces_end_to_end_like_a_memory_store) {
+  TempDir dir;
+  auto file = MakeStore(dir);
+  ASSERT_NE(file, nullptr);
+  MemorySpillStore memory;
+  const std::string before = Text(10, 99);
+  EXPECT_EQ(file->Append(before.data(), before.size()), memory.Append(before.data(), before.size()));
+  std::vector<std::string> texts;
+  for (int i = 0; i < 2500; ++i) texts.push_back(Text(static_cast<size_t>(i % 7 == 0 ? 0 : i * 37 % 500), static_cast<uint32_t>(i)));
+  texts.push_back(Text(3'000'000, 5));
+  texts.push_back("");
+  std::vector<SpillPiece> pieces;
+  std::string joined;
+  for (const auto& t : texts) {
+    pieces.push_back(SpillPiece{t.data(), t.size()});
+    joined += t;
+  }
+  const uint64_t at = file->AppendAll(pieces);
+  EXPECT_EQ(at, before.size());
+  EXPECT_EQ(memory.AppendAll(pieces), at);
+  EXPECT_EQ(file->size(), before.size() + joined.size());
+  EXPECT_EQ(ReadBack(*file, at, joined.size()), joined);
+  EXPECT_EQ(ReadBack(memory, at, joined.size()), joined);
+  // Nothing to write: the offset where the next bytes would go.
+  EXPECT_EQ(file->AppendAll({}), file->size());
+}
+
 TEST(file_spill_store, partitions_read_back_the_same_bytes_as_from_a_memory_store) {
   TempDir dir;
   auto file = MakeStore(dir);

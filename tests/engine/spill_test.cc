@@ -279,6 +279,57 @@ TEST(partitioned_spill, a_reused_buffer_holds_only_the_partition_read_last) {
   EXPECT_EQ(spill.PartitionBytes(2), 0u);
 }
 
+// A MemorySpillStore that counts its writes.
+class CountingStore : public MemorySpillStore {
+ public:
+  uint64_t Append(const void* data, size_t n) override {
+    ++writes;
+    return MemorySpillStore::Append(data, n);
+  }
+  uint64_t AppendAll(std::span<const SpillPiece> pieces) override {
+    ++writes;
+    return MemorySpillStore::AppendAll(pieces);
+  }
+  int writes = 0;
+};
+
+// Full buffers wait until they add up to kBatchBytes and go in one write: with
+// hundreds of partitions of a few KB each, a write per buffer cost a system
+// call and the file's lock per few KB.
+TEST(partitioned_spill, full_buffers_are_appended_in_batches_not_one_write_each) {
+  CountingStore store;
+  constexpr uint32_t kPartitions = 50;
+  constexpr size_t kBuffer = 4096;
+  PartitionedSpill spill(&store, kPartitions, kBuffer);
+  std::vector<std::vector<std::string>> expected(kPartitions);
+  {
+    PartitionedSpill::Writer w(&spill);
+    std::mt19937 rng(3);
+    for (int i = 0; i < 40'000; ++i) {
+      const auto p = static_cast<uint32_t>(rng() % kPartitions);
+      const std::string r = Record(p, i, rng() % 200);
+      w.Append(p, r.data(), r.size());
+      expected[p].push_back(r);
+    }
+  }
+  size_t extents = 0;
+  uint64_t total = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    ByteBuffer bytes;
+    std::vector<uint32_t> sizes;
+    spill.ReadPartition(p, &bytes, &sizes);
+    EXPECT_EQ(Sorted(Parse(bytes.data(), bytes.size())), Sorted(expected[p])) << "partition " << p;
+    for (uint32_t e : sizes) EXPECT_LE(e, kBuffer);
+    extents += sizes.size();
+    total += bytes.size();
+  }
+  // ~4.3 MB in ~1,100 extents of at most 4 KB: a write per MB (and one at the end), not per extent.
+  ASSERT_GT(total, 4 * PartitionedSpill::kBatchBytes);
+  EXPECT_GT(extents, 1000u);
+  EXPECT_LE(store.writes, static_cast<int>(total / PartitionedSpill::kBatchBytes) + 1);
+  EXPECT_EQ(store.size(), total);
+}
+
 TEST(partitioned_spill, writers_on_many_threads_give_each_partition_the_multiset_of_their_records) {
   MemorySpillStore store;
   constexpr uint32_t kPartitions = 5;
