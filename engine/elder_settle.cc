@@ -25,7 +25,18 @@ SettledMonths SettledMonths::For(const PayoutPeriod& period, const BookState& bo
   return m;
 }
 
-ConsumptionSum& ConsumptionTotals::operator[](const ConsumptionKey& key) {
+ConsumptionSum& ConsumptionTotals::AddLocal(const ConsumptionKey& key, size_t at) {
+  if (at >= local_.size()) {
+    // Grown by whole centres, to the highest centre seen (at most kLocalCentres).
+    local_.resize(std::max(at / kLocalServices + 1, 2 * (local_.size() / kLocalServices)) * kLocalServices, nullptr);
+    if (local_.size() > size_t{kLocalCentres} * kLocalServices) local_.resize(size_t{kLocalCentres} * kLocalServices);
+  }
+  ConsumptionSum& sum = Find(key);
+  local_[at] = &sum;
+  return sum;
+}
+
+ConsumptionSum& ConsumptionTotals::Find(const ConsumptionKey& key) {
   if (last_ != nullptr && key == last_key_) return *last_;
   if ((size_ + 1) * 2 > slots_.size()) Grow();
   const size_t mask = slots_.size() - 1;

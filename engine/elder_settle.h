@@ -171,8 +171,10 @@ class ConsumptionTotals {
       size_ = std::exchange(other.size_, 0);
       last_key_ = other.last_key_;
       last_ = std::exchange(other.last_, nullptr);  // it points into the blocks, which move with it
+      local_ = std::move(other.local_);
       other.blocks_.clear();
       other.slots_.clear();
+      other.local_.clear();
     }
     return *this;
   }
@@ -181,7 +183,18 @@ class ConsumptionTotals {
 
   // The sum of `key`, zero when it is new. The reference stays valid while
   // the table lives (blocks never move).
-  ConsumptionSum& operator[](const ConsumptionKey& key);
+  ConsumptionSum& operator[](const ConsumptionKey& key) {
+    // Most visits are to the card's own centre, under one of a few services:
+    // those keys are found by (centre, service) in a direct table of pointers
+    // to their entries, with no hash and no probe. The entries themselves
+    // stay in the hashed blocks, so ForEach and size() see every key once.
+    if (key.serving == key.home && static_cast<uint32_t>(key.home) < kLocalCentres && key.service < kLocalServices) {
+      const size_t at = static_cast<size_t>(key.home) * kLocalServices + key.service;
+      if (at < local_.size() && local_[at] != nullptr) return *local_[at];
+      return AddLocal(key, at);
+    }
+    return Find(key);
+  }
   // Every key with its sum, in the order the keys were first seen.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
@@ -192,10 +205,17 @@ class ConsumptionTotals {
   }
   size_t size() const { return size_; }
   // Bytes held (benchmarks and tests).
-  size_t bytes() const { return blocks_.size() * sizeof(Entry) * kBlockEntries + slots_.size() * sizeof(uint32_t); }
+  size_t bytes() const {
+    return blocks_.size() * sizeof(Entry) * kBlockEntries + slots_.size() * sizeof(uint32_t) +
+           local_.capacity() * sizeof(ConsumptionSum*);
+  }
 
   // Limits: entry numbers are 32-bit, the table at most half full.
   static constexpr size_t kMaxKeys = size_t{1} << 30;
+  // The direct table covers the first services of the first centres: at most
+  // 8,192 x 16 pointers (1 MiB); other keys go through the hash.
+  static constexpr uint32_t kLocalCentres = 8192;
+  static constexpr uint16_t kLocalServices = 16;
 
  private:
   struct Entry {
@@ -207,6 +227,8 @@ class ConsumptionTotals {
   Entry& entry(size_t i) { return blocks_[i >> kBlockShift][i & (kBlockEntries - 1)]; }
   const Entry& entry(size_t i) const { return blocks_[i >> kBlockShift][i & (kBlockEntries - 1)]; }
   void Grow();
+  ConsumptionSum& Find(const ConsumptionKey& key);
+  ConsumptionSum& AddLocal(const ConsumptionKey& key, size_t at);
 
   std::vector<std::unique_ptr<Entry[]>> blocks_;
   std::vector<uint32_t> slots_;  // 0: free; otherwise 1 + the entry's number
@@ -214,6 +236,8 @@ class ConsumptionTotals {
   // A card's consumption rows repeat one key: the last one found.
   ConsumptionKey last_key_;
   ConsumptionSum* last_ = nullptr;
+  // (home centre, service) -> its entry's sum, for keys served at home (operator[]).
+  std::vector<ConsumptionSum*> local_;
 };
 
 // What settling partitions produces, before the merge by centre.

@@ -91,6 +91,56 @@ TEST(consumption_totals, a_moved_table_keeps_its_sums_and_its_last_key) {
   EXPECT_EQ(moved[Key(12, 0, 1)].transactions, 0);
 }
 
+// Keys served at the card's own centre (serving == home) are found through a
+// direct table by (centre, service); the others, and home keys past the
+// table's bounds, through the hash. Either way a key has one sum, and ForEach
+// visits it once, in first-seen order.
+TEST(consumption_totals, keys_served_at_home_and_elsewhere_sum_alike_whichever_way_they_are_found) {
+  std::mt19937 rng(11);
+  const int32_t far_centre = static_cast<int32_t>(ConsumptionTotals::kLocalCentres) + 5;
+  std::uniform_int_distribution<int32_t> center(0, 40);
+  std::uniform_int_distribution<int> service(0, ConsumptionTotals::kLocalServices + 3);  // some past the table
+  std::map<std::tuple<int32_t, int32_t, uint16_t>, std::pair<int64_t, int64_t>> expected;
+  std::vector<std::tuple<int32_t, int32_t, uint16_t>> first_seen;
+  ConsumptionTotals t;
+  for (int i = 0; i < 200000; ++i) {
+    const int32_t home = i % 50 == 0 ? far_centre : center(rng);
+    const int32_t serving = i % 10 == 0 ? center(rng) : home;  // mostly at home
+    const ConsumptionKey k = Key(serving, home, static_cast<uint16_t>(service(rng)));
+    const int64_t fen = 1 + i % 313;
+    auto [it, inserted] = expected.try_emplace(Tuple(k), 0, 0);
+    if (inserted) first_seen.push_back(Tuple(k));
+    it->second.first += 1;
+    it->second.second += fen;
+    ConsumptionSum& sum = t[k];
+    sum.transactions += 1;
+    sum.amount += Money::FromFen(fen);
+  }
+  ASSERT_EQ(t.size(), expected.size());
+  std::vector<std::tuple<int32_t, int32_t, uint16_t>> visited;
+  t.ForEach([&](const ConsumptionKey& k, const ConsumptionSum& sum) {
+    visited.push_back(Tuple(k));
+    const auto& want = expected.at(Tuple(k));
+    EXPECT_EQ(sum.transactions, want.first) << k.serving << " " << k.home << " " << k.service;
+    EXPECT_EQ(sum.amount, Money::FromFen(want.second));
+  });
+  EXPECT_EQ(visited, first_seen);
+  // A home key is the same sum however often it is asked for, before and after the table grows.
+  ConsumptionSum* home = &t[Key(3, 3, 2)];
+  for (int32_t i = 0; i < 50000; ++i) t[Key(i, i + 7, 1)].transactions += 1;
+  EXPECT_EQ(&t[Key(3, 3, 2)], home);
+}
+
+TEST(consumption_totals, a_moved_table_takes_its_home_keys_with_it) {
+  ConsumptionTotals t;
+  t[Key(4, 4, 1)].transactions = 7;
+  ConsumptionTotals moved = std::move(t);
+  EXPECT_EQ(moved[Key(4, 4, 1)].transactions, 7);
+  EXPECT_EQ(moved.size(), 1u);
+  EXPECT_EQ(t[Key(4, 4, 1)].transactions, 0);  // the moved-from table starts afresh
+  EXPECT_EQ(t.size(), 1u);
+}
+
 TEST(consumption_totals, a_key_costs_its_entry_and_a_few_table_slots) {
   // 830,000 keys is what 2,000,000 generated cards give each thread: three
   // parallel arrays at most half full held 58 to 116 bytes a key.
