@@ -17,6 +17,37 @@ ConsumptionKey Key(int32_t serving, int32_t home, uint16_t service) { return Con
 
 std::tuple<int32_t, int32_t, uint16_t> Tuple(const ConsumptionKey& k) { return {k.serving, k.home, k.service}; }
 
+// Adds to a ConsumptionTotals and to a std::map reference alike, then checks
+// that the table holds the reference's sums, each key visited once in the
+// order it was first seen.
+class Reference {
+ public:
+  void Add(ConsumptionTotals* t, const ConsumptionKey& k, int64_t fen) {
+    auto [it, inserted] = expected_.try_emplace(Tuple(k), 0, 0);
+    if (inserted) first_seen_.push_back(Tuple(k));
+    it->second.first += 1;
+    it->second.second += fen;
+    ConsumptionSum& sum = (*t)[k];
+    sum.transactions += 1;
+    sum.amount += Money::FromFen(fen);
+  }
+  void ExpectHeldBy(const ConsumptionTotals& t) const {
+    ASSERT_EQ(t.size(), expected_.size());
+    std::vector<std::tuple<int32_t, int32_t, uint16_t>> visited;
+    t.ForEach([&](const ConsumptionKey& k, const ConsumptionSum& sum) {
+      visited.push_back(Tuple(k));
+      const auto& want = expected_.at(Tuple(k));
+      EXPECT_EQ(sum.transactions, want.first) << k.serving << " " << k.home << " " << k.service;
+      EXPECT_EQ(sum.amount, Money::FromFen(want.second));
+    });
+    EXPECT_EQ(visited, first_seen_);
+  }
+
+ private:
+  std::map<std::tuple<int32_t, int32_t, uint16_t>, std::pair<int64_t, int64_t>> expected_;
+  std::vector<std::tuple<int32_t, int32_t, uint16_t>> first_seen_;
+};
+
 TEST(consumption_totals, a_new_key_starts_at_zero_and_sums_what_is_added) {
   ConsumptionTotals t;
   auto& a = t[Key(1, 2, 3)];
@@ -49,29 +80,12 @@ TEST(consumption_totals, every_key_is_visited_once_in_the_order_it_was_first_see
   std::mt19937 rng(7);
   std::uniform_int_distribution<int32_t> center(0, 299);
   std::uniform_int_distribution<int> service(0, 9);
-  std::map<std::tuple<int32_t, int32_t, uint16_t>, std::pair<int64_t, int64_t>> expected;
-  std::vector<std::tuple<int32_t, int32_t, uint16_t>> first_seen;
+  Reference reference;
   ConsumptionTotals t;
   for (int i = 0; i < 300000; ++i) {
-    const ConsumptionKey k = Key(center(rng), center(rng), static_cast<uint16_t>(service(rng)));
-    const int64_t fen = 1 + i % 997;
-    auto [it, inserted] = expected.try_emplace(Tuple(k), 0, 0);
-    if (inserted) first_seen.push_back(Tuple(k));
-    it->second.first += 1;
-    it->second.second += fen;
-    ConsumptionSum& sum = t[k];
-    sum.transactions += 1;
-    sum.amount += Money::FromFen(fen);
+    reference.Add(&t, Key(center(rng), center(rng), static_cast<uint16_t>(service(rng))), 1 + i % 997);
   }
-  ASSERT_EQ(t.size(), expected.size());
-  std::vector<std::tuple<int32_t, int32_t, uint16_t>> visited;
-  t.ForEach([&](const ConsumptionKey& k, const ConsumptionSum& sum) {
-    visited.push_back(Tuple(k));
-    const auto& want = expected.at(Tuple(k));
-    EXPECT_EQ(sum.transactions, want.first);
-    EXPECT_EQ(sum.amount, Money::FromFen(want.second));
-  });
-  EXPECT_EQ(visited, first_seen);
+  reference.ExpectHeldBy(t);
 }
 
 TEST(consumption_totals, a_moved_table_keeps_its_sums_and_its_last_key) {
@@ -100,31 +114,14 @@ TEST(consumption_totals, keys_served_at_home_and_elsewhere_sum_alike_whichever_w
   const int32_t far_centre = static_cast<int32_t>(ConsumptionTotals::kLocalCentres) + 5;
   std::uniform_int_distribution<int32_t> center(0, 40);
   std::uniform_int_distribution<int> service(0, ConsumptionTotals::kLocalServices + 3);  // some past the table
-  std::map<std::tuple<int32_t, int32_t, uint16_t>, std::pair<int64_t, int64_t>> expected;
-  std::vector<std::tuple<int32_t, int32_t, uint16_t>> first_seen;
+  Reference reference;
   ConsumptionTotals t;
   for (int i = 0; i < 200000; ++i) {
     const int32_t home = i % 50 == 0 ? far_centre : center(rng);
     const int32_t serving = i % 10 == 0 ? center(rng) : home;  // mostly at home
-    const ConsumptionKey k = Key(serving, home, static_cast<uint16_t>(service(rng)));
-    const int64_t fen = 1 + i % 313;
-    auto [it, inserted] = expected.try_emplace(Tuple(k), 0, 0);
-    if (inserted) first_seen.push_back(Tuple(k));
-    it->second.first += 1;
-    it->second.second += fen;
-    ConsumptionSum& sum = t[k];
-    sum.transactions += 1;
-    sum.amount += Money::FromFen(fen);
+    reference.Add(&t, Key(serving, home, static_cast<uint16_t>(service(rng))), 1 + i % 313);
   }
-  ASSERT_EQ(t.size(), expected.size());
-  std::vector<std::tuple<int32_t, int32_t, uint16_t>> visited;
-  t.ForEach([&](const ConsumptionKey& k, const ConsumptionSum& sum) {
-    visited.push_back(Tuple(k));
-    const auto& want = expected.at(Tuple(k));
-    EXPECT_EQ(sum.transactions, want.first) << k.serving << " " << k.home << " " << k.service;
-    EXPECT_EQ(sum.amount, Money::FromFen(want.second));
-  });
-  EXPECT_EQ(visited, first_seen);
+  reference.ExpectHeldBy(t);
   // A home key is the same sum however often it is asked for, before and after the table grows.
   ConsumptionSum* home = &t[Key(3, 3, 2)];
   for (int32_t i = 0; i < 50000; ++i) t[Key(i, i + 7, 1)].transactions += 1;
