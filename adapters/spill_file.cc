@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -12,7 +13,9 @@
 
 namespace carecard {
 
-std::unique_ptr<FileSpillStore> FileSpillStore::Create(const std::string& dir, std::string* error) {
+namespace {
+
+int OpenUnnamed(const std::string& dir, std::string* error) {
   int fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
     // File systems without O_TMPFILE: a named file, unlinked at once.
@@ -22,18 +25,33 @@ std::unique_ptr<FileSpillStore> FileSpillStore::Create(const std::string& dir, s
   }
   if (fd < 0) {
     *error = "cannot make a temporary file in '" + dir + "' for the run's spilled records: " + std::strerror(errno);
-    return nullptr;
   }
-  return std::unique_ptr<FileSpillStore>(new FileSpillStore(fd, dir));
+  return fd;
 }
 
-FileSpillStore::~FileSpillStore() { ::close(fd_); }
+// The lane a thread tries first: threads spread over the lanes, so that two
+// writers rarely meet even before try_lock.
+int PreferredLane() {
+  static std::atomic<int> next{0};
+  thread_local const int lane = next.fetch_add(1, std::memory_order_relaxed);
+  return lane;
+}
 
-uint64_t FileSpillStore::Reserve(uint64_t n) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  const uint64_t offset = size_;
-  size_ += n;
-  return offset;
+}  // namespace
+
+std::unique_ptr<FileSpillStore> FileSpillStore::Create(const std::string& dir, std::string* error) {
+  std::unique_ptr<FileSpillStore> store(new FileSpillStore(dir));
+  for (Lane& lane : store->lanes_) {
+    lane.fd = OpenUnnamed(dir, error);
+    if (lane.fd < 0) return nullptr;
+  }
+  return store;
+}
+
+FileSpillStore::~FileSpillStore() {
+  for (Lane& lane : lanes_) {
+    if (lane.fd >= 0) ::close(lane.fd);
+  }
 }
 
 void FileSpillStore::WriteFailed(ssize_t result) const {
@@ -47,9 +65,22 @@ uint64_t FileSpillStore::Append(const void* data, size_t n) {
 }
 
 uint64_t FileSpillStore::AppendAll(std::span<const SpillPiece> pieces) {
+  const int first = PreferredLane();
+  for (int i = 0; i < kLanes; ++i) {
+    const int k = (first + i) % kLanes;
+    std::unique_lock<std::mutex> lock(lanes_[k].mutex, std::try_to_lock);
+    if (lock.owns_lock()) return AppendLocked(&lanes_[k], static_cast<uint64_t>(k), pieces);
+  }
+  const int k = first % kLanes;
+  std::lock_guard<std::mutex> lock(lanes_[k].mutex);
+  return AppendLocked(&lanes_[k], static_cast<uint64_t>(k), pieces);
+}
+
+uint64_t FileSpillStore::AppendLocked(Lane* lane, uint64_t lane_index, std::span<const SpillPiece> pieces) {
   uint64_t total = 0;
   for (const SpillPiece& p : pieces) total += p.size;
-  const uint64_t offset = Reserve(total);
+  const uint64_t offset = lane->size;
+  if (total >= (uint64_t{1} << kOffsetBits) - offset) WriteFailed(0);
   // pwritev takes at most IOV_MAX pieces a call, and may write fewer bytes
   // than asked: the rest is written from where it stopped.
   std::vector<iovec> iov;
@@ -64,7 +95,7 @@ uint64_t FileSpillStore::AppendAll(std::span<const SpillPiece> pieces) {
       if (pieces[i].size > from) iov.push_back(iovec{const_cast<char*>(pieces[i].data) + from, pieces[i].size - from});
     }
     if (iov.empty()) break;
-    const ssize_t w = ::pwritev(fd_, iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(at));
+    const ssize_t w = ::pwritev(lane->fd, iov.data(), static_cast<int>(iov.size()), static_cast<off_t>(at));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) WriteFailed(w);
     at += static_cast<uint64_t>(w);
@@ -78,14 +109,19 @@ uint64_t FileSpillStore::AppendAll(std::span<const SpillPiece> pieces) {
     skip += left;
   }
   if (at != offset + total) WriteFailed(0);
-  return offset;
+  lane->size = at;
+  return lane_index << kOffsetBits | offset;
 }
 
-void FileSpillStore::Read(uint64_t offset, void* out, size_t n) const {
+void FileSpillStore::Read(uint64_t locator, void* out, size_t n) const {
+  const uint64_t lane = locator >> kOffsetBits;
+  if (lane >= kLanes) throw SpillError("cannot read the run's spilled records back: no such place");
+  const int fd = lanes_[lane].fd;
+  const uint64_t offset = locator & ((uint64_t{1} << kOffsetBits) - 1);
   auto* p = static_cast<char*>(out);
   size_t done = 0;
   while (done < n) {
-    const ssize_t r = ::pread(fd_, p + done, n - done, static_cast<off_t>(offset + done));
+    const ssize_t r = ::pread(fd, p + done, n - done, static_cast<off_t>(offset + done));
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) throw SpillError("cannot read the run's spilled records back: " + std::string(r < 0 ? std::strerror(errno) : "short read"));
     done += static_cast<size_t>(r);
@@ -93,8 +129,12 @@ void FileSpillStore::Read(uint64_t offset, void* out, size_t n) const {
 }
 
 uint64_t FileSpillStore::size() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return size_;
+  uint64_t total = 0;
+  for (Lane& lane : lanes_) {
+    std::lock_guard<std::mutex> lock(lane.mutex);
+    total += lane.size;
+  }
+  return total;
 }
 
 }  // namespace carecard

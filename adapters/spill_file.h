@@ -1,6 +1,13 @@
-// FileSpillStore: a SpillStore in an unnamed temporary file (O_TMPFILE), so
+// FileSpillStore: a SpillStore in unnamed temporary files (O_TMPFILE), so
 // that a run's spilled records take disk (page cache), not resident memory,
 // and vanish with the process however it ends.
+//
+// The store is kLanes files ("lanes"): an append takes a lane no other thread
+// is writing to, because a file system serializes the writes to one file (the
+// inode's lock), and a writer that waits for it spins on a core. An offset
+// names its lane in its top 16 bits and the place in the lane below; a read
+// stays within what one append wrote (all that PartitionedSpill and the row
+// archive do).
 #ifndef CARECARD_ADAPTERS_SPILL_FILE_H_
 #define CARECARD_ADAPTERS_SPILL_FILE_H_
 
@@ -25,14 +32,20 @@ class FileSpillStore : public SpillStore {
   void Read(uint64_t offset, void* out, size_t n) const override;
   uint64_t size() const override;
 
+  static constexpr int kLanes = 4;
+  static constexpr int kOffsetBits = 48;  // 256 TiB a lane
+
  private:
-  FileSpillStore(int fd, std::string dir) : fd_(fd), dir_(std::move(dir)) {}
-  uint64_t Reserve(uint64_t n);
+  struct Lane {
+    int fd = -1;
+    std::mutex mutex;  // held for a whole append
+    uint64_t size = 0;
+  };
+  explicit FileSpillStore(std::string dir) : dir_(std::move(dir)) {}
+  uint64_t AppendLocked(Lane* lane, uint64_t lane_index, std::span<const SpillPiece> pieces);
   [[noreturn]] void WriteFailed(ssize_t result) const;
-  int fd_;
   std::string dir_;
-  mutable std::mutex mutex_;
-  uint64_t size_ = 0;
+  mutable Lane lanes_[kLanes];
 };
 
 }  // namespace carecard

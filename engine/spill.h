@@ -62,11 +62,14 @@ class SpillStore {
  public:
   virtual ~SpillStore() = default;
   // Appends `n` bytes and returns the offset they start at. Thread-safe.
+  // An offset is a place, not a count: a store may keep several files and
+  // name the file in the offset's top bits (FileSpillStore).
   virtual uint64_t Append(const void* data, size_t n) = 0;
   // Appends the pieces end to end, as one write (no other append falls
   // between them), and returns the offset the first starts at. Thread-safe.
   virtual uint64_t AppendAll(std::span<const SpillPiece> pieces) = 0;
-  // Reads `n` bytes written at `offset` by an earlier Append. Thread-safe.
+  // Reads `n` bytes at `offset`. REQUIRES: they lie within what one earlier
+  // Append or AppendAll wrote. Thread-safe.
   virtual void Read(uint64_t offset, void* out, size_t n) const = 0;
   // Bytes appended so far.
   virtual uint64_t size() const = 0;

@@ -1,6 +1,6 @@
-// FileSpillStore keeps a run's spilled records in an unnamed temporary file:
-// it reads back exactly what MemorySpillStore does for the same writes, and
-// leaves no name in its folder.
+// FileSpillStore keeps a run's spilled records in unnamed temporary files
+// ("lanes", one per concurrent writer): it reads back exactly what
+// MemorySpillStore does for the same writes, and leaves no name in its folder.
 #include "adapters/spill_file.h"
 
 #include <dirent.h>
@@ -79,19 +79,20 @@ TEST(file_spill_store, reads_back_what_a_memory_store_does_for_the_same_writes) 
   std::vector<uint64_t> offsets;
   for (const auto& p : pieces) {
     const uint64_t at = file->Append(p.data(), p.size());
-    EXPECT_EQ(memory.Append(p.data(), p.size()), at);
+    // One writer keeps to one lane: its appends lie end to end there, as in the memory store.
+    EXPECT_EQ(at - (offsets.empty() ? at : offsets[0]), memory.Append(p.data(), p.size()));
     offsets.push_back(at);
   }
   ASSERT_EQ(file->size(), memory.size());
   for (size_t i = 0; i < pieces.size(); ++i) {
     ASSERT_EQ(ReadBack(*file, offsets[i], pieces[i].size()), pieces[i]) << "piece " << i;
   }
-  // Any range, across pieces, reads the same from both.
+  // Any range across one writer's pieces reads the same from both.
   std::mt19937_64 rng(7);
   for (int i = 0; i < 200; ++i) {
     const uint64_t at = rng() % memory.size();
     const size_t n = static_cast<size_t>(rng() % std::min<uint64_t>(memory.size() - at, 3'000'000));
-    ASSERT_EQ(ReadBack(*file, at, n), ReadBack(memory, at, n)) << "at " << at << ", " << n << " bytes";
+    ASSERT_EQ(ReadBack(*file, offsets[0] + at, n), ReadBack(memory, at, n)) << "at " << at << ", " << n << " bytes";
   }
 }
 
@@ -103,7 +104,8 @@ TEST(file_spill_store, append_all_lays_the_pieces_end_to_end_like_a_memory_store
   ASSERT_NE(file, nullptr);
   MemorySpillStore memory;
   const std::string before = Text(10, 99);
-  EXPECT_EQ(file->Append(before.data(), before.size()), memory.Append(before.data(), before.size()));
+  const uint64_t first = file->Append(before.data(), before.size());
+  EXPECT_EQ(memory.Append(before.data(), before.size()), 0u);
   std::vector<std::string> texts;
   for (int i = 0; i < 2500; ++i) texts.push_back(Text(static_cast<size_t>(i % 7 == 0 ? 0 : i * 37 % 500), static_cast<uint32_t>(i)));
   texts.push_back(Text(3'000'000, 5));
@@ -115,13 +117,66 @@ TEST(file_spill_store, append_all_lays_the_pieces_end_to_end_like_a_memory_store
     joined += t;
   }
   const uint64_t at = file->AppendAll(pieces);
-  EXPECT_EQ(at, before.size());
-  EXPECT_EQ(memory.AppendAll(pieces), at);
+  EXPECT_EQ(at, first + before.size());
+  EXPECT_EQ(memory.AppendAll(pieces), before.size());
   EXPECT_EQ(file->size(), before.size() + joined.size());
   EXPECT_EQ(ReadBack(*file, at, joined.size()), joined);
-  EXPECT_EQ(ReadBack(memory, at, joined.size()), joined);
-  // Nothing to write: the offset where the next bytes would go.
-  EXPECT_EQ(file->AppendAll({}), file->size());
+  EXPECT_EQ(ReadBack(memory, before.size(), joined.size()), joined);
+  // Nothing to write: the offset where the writer's next bytes would go.
+  EXPECT_EQ(file->AppendAll({}), at + joined.size());
+  EXPECT_EQ(memory.AppendAll({}), memory.size());
+}
+
+// Two threads that append at once write to two files, so that neither waits
+// for the file system's lock on the other's file; each keeps to its own lane,
+// and everything reads back at the offset it was given.
+TEST(file_spill_store, concurrent_writers_append_to_lanes_of_their_own) {
+  TempDir dir;
+  auto store = MakeStore(dir);
+  ASSERT_NE(store, nullptr);
+  constexpr int kThreads = 2, kEach = 200;
+  std::vector<std::vector<std::pair<uint64_t, std::string>>> written(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        std::string a = Text(1 + static_cast<size_t>(i * 97 % 20'000), static_cast<uint32_t>(t * kEach + i));
+        std::string b = Text(static_cast<size_t>(i % 50), static_cast<uint32_t>(100'000 + t * kEach + i));
+        const SpillPiece pieces[] = {{a.data(), a.size()}, {b.data(), b.size()}};
+        written[t].emplace_back(store->AppendAll(pieces), a + b);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::vector<uint64_t> lanes;
+  uint64_t total = 0;
+  for (const auto& w : written) {
+    const uint64_t lane = w.front().first >> FileSpillStore::kOffsetBits;
+    EXPECT_LT(lane, static_cast<uint64_t>(FileSpillStore::kLanes));
+    lanes.push_back(lane);
+    uint64_t next = w.front().first;
+    for (const auto& [offset, s] : w) {
+      EXPECT_EQ(offset >> FileSpillStore::kOffsetBits, lane) << "a writer changed lanes";
+      EXPECT_EQ(offset, next) << "a writer's appends lie end to end in its lane";
+      ASSERT_EQ(ReadBack(*store, offset, s.size()), s);
+      next = offset + s.size();
+      total += s.size();
+    }
+  }
+  EXPECT_NE(lanes[0], lanes[1]);
+  EXPECT_EQ(store->size(), total);
+}
+
+TEST(file_spill_store, an_offset_in_no_lane_is_refused) {
+  TempDir dir;
+  auto store = MakeStore(dir);
+  ASSERT_NE(store, nullptr);
+  const std::string bytes = Text(100, 6);
+  const uint64_t at = store->Append(bytes.data(), bytes.size());
+  char out[100];
+  EXPECT_THROW(store->Read(uint64_t{FileSpillStore::kLanes} << FileSpillStore::kOffsetBits | at, out, sizeof out),
+               SpillError);
+  EXPECT_THROW(store->Read(at + 1, out, sizeof out), SpillError);  // past the end of its lane
 }
 
 TEST(file_spill_store, partitions_read_back_the_same_bytes_as_from_a_memory_store) {
