@@ -71,7 +71,7 @@ void ResolveDuplicates(const LedgerContext& ctx, const RowFetcher& fetcher, cons
     for (size_t k = i; k < j; ++k) {
       const DedupRecord& r = records[k];
       fetcher.Fetch(r.file, r.locator, &cells);
-      if (cells.empty() || IdIndex::Hash(cells[txn_col::kTxnId]) != r.hash) {
+      if (cells.empty() || DedupHash(IdIndex::Hash(cells[txn_col::kTxnId])) != r.hash) {
         throw RefusedError("the row at " + (*ctx.files)[r.file] + " line " + std::to_string(r.line) +
                            " reads differently now than when it was read: did an input file change during the run?");
       }

@@ -53,6 +53,27 @@ class Reader {
     }
     return v;
   }
+  // Three bytes, little-endian (Put24). Unchecked, it loads four: the caller made
+  // sure (Has) of room for the longest record, which covers the fourth.
+  template <bool kChecked = true>
+  uint32_t Get24() {
+    if constexpr (kChecked) {
+      const auto* b = reinterpret_cast<const uint8_t*>(Bytes(3));
+      return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16;
+    } else {
+      uint32_t v;
+      std::memcpy(&v, p_, sizeof v);
+      p_ += 3;
+      if constexpr (std::endian::native != std::endian::little) v = __builtin_bswap32(v);
+      return v & 0xFFFFFF;
+    }
+  }
+  template <bool kChecked = true>
+  size_t IdLength() {
+    const uint8_t first = Get<uint8_t, kChecked>();
+    if (!(first & 0x80)) return first;
+    return size_t{first & 0x7Fu} | size_t{Get<uint8_t, kChecked>()} << 7;
+  }
   bool Has(size_t n) const { return static_cast<size_t>(end_ - p_) >= n; }
   // Unchecked, like Get<T, false>: the caller knows (Has) the bytes are there.
   template <typename T>
@@ -84,8 +105,8 @@ enum EventFlags : uint16_t {
   kSameService = 16,
   kHasRef = 32,
   kShortLine = 64,     // line - previous line fits one byte
-  kShortTime = 128,    // at - previous at fits 32 bits
-  kShortAmount = 256,  // amount fits 32 bits
+  kShortTime = 128,    // at - previous at fits 24 bits (signed): 97 days
+  kShortAmount = 256,  // amount fits 24 bits: 167,772.15 yuan
   kKindShift = 9,      // two bits
 };
 
@@ -121,6 +142,24 @@ inline char* Put(char* p, T v) {
   return p + sizeof v;
 }
 
+// The low 24 bits of `v`, little-endian, in three bytes. Stores four: the
+// fourth is overwritten by what follows or lies in the record's reserved room
+// (MaxEncodedEventBytes).
+inline char* Put24(char* p, uint32_t v) {
+  const uint32_t le = std::endian::native == std::endian::little ? v : __builtin_bswap32(v);
+  std::memcpy(p, &le, sizeof le);
+  return p + 3;
+}
+inline constexpr int64_t kShortTimeLimit = int64_t{1} << 23;      // |delta| below it: kShortTime
+inline constexpr int64_t kShortAmountLimit = int64_t{1} << 24;    // amount below it: kShortAmount
+// A txn id's differing tail's length: one byte below 128, else two (15 bits, enough for kMaxTxnIdBytes).
+static_assert(kMaxTxnIdBytes < (1u << 15));
+inline char* PutIdLength(char* p, size_t n) {
+  if (n < 0x80) return Put(p, static_cast<uint8_t>(n));
+  p = Put(p, static_cast<uint8_t>(0x80 | (n & 0x7F)));
+  return Put(p, static_cast<uint8_t>(n >> 7));
+}
+
 }  // namespace
 
 size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_view ref, bool fresh, EventDelta* prev,
@@ -138,9 +177,9 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   constexpr int64_t kNear = int64_t{1} << 62;
   const bool near = h.at_seconds > -kNear && h.at_seconds < kNear && prev->at_seconds > -kNear && prev->at_seconds < kNear;
   const int64_t time_delta = near ? h.at_seconds - prev->at_seconds : INT64_MAX;
-  if (time_delta >= INT32_MIN && time_delta <= INT32_MAX) flags |= kShortTime;
+  if (time_delta >= -kShortTimeLimit && time_delta < kShortTimeLimit) flags |= kShortTime;
   if (h.nanos() != 0) flags |= kHasNanos;
-  if (h.amount_fen >= 0 && h.amount_fen <= UINT32_MAX) flags |= kShortAmount;
+  if (h.amount_fen >= 0 && h.amount_fen < kShortAmountLimit) flags |= kShortAmount;
   if (consumption && !fresh && h.serving_center == prev->serving) flags |= kSameServing;
   // (The service changes from row to row at random: selected, not branched on, here and below.)
   const bool same_service = consumption & !fresh & (h.service == prev->service);
@@ -150,9 +189,9 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   if (!(flags & kSameCard)) p = Put(p, h.card);
   if (!same_file) p = Put(p, h.file);
   p = (flags & kShortLine) ? Put(p, static_cast<uint8_t>(line_delta)) : Put(p, h.line);
-  p = (flags & kShortTime) ? Put(p, static_cast<int32_t>(time_delta)) : Put(p, h.at_seconds);
+  p = (flags & kShortTime) ? Put24(p, static_cast<uint32_t>(time_delta)) : Put(p, h.at_seconds);
   if (flags & kHasNanos) p = Put(p, static_cast<uint32_t>(h.nanos()));
-  p = (flags & kShortAmount) ? Put(p, static_cast<uint32_t>(h.amount_fen)) : Put(p, h.amount_fen);
+  p = (flags & kShortAmount) ? Put24(p, static_cast<uint32_t>(h.amount_fen)) : Put(p, h.amount_fen);
   if (consumption && !(flags & kSameServing)) p = Put(p, h.serving_center);
   if (consumption) {
     Put(p, h.service);  // within the record's reserved room (MaxEncodedEventBytes) even when not kept
@@ -182,7 +221,7 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   }
   const auto rest = static_cast<uint16_t>(txn_id.size() - common);
   p = Put(p, static_cast<uint8_t>(common));
-  p = Put(p, rest);
+  p = PutIdLength(p, rest);
   CopySmall(p, txn_id.data() + common, rest);
   p += rest;
   if (!ref.empty()) {
@@ -206,8 +245,9 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
 namespace {
 
 // What an event record holds before its txn id's bytes, at most: flags, card,
-// file, line, time, nanos, amount, station, service, and the id's two lengths.
-constexpr size_t kMostFixedEventBytes = 2 + 4 + 2 + 4 + 8 + 4 + 8 + 4 + 2 + 1 + 2;
+// file, line, time, nanos, amount, station, service, and the id's two lengths;
+// and one more, for the fourth byte that Reader::Get24 loads.
+constexpr size_t kMostFixedEventBytes = 2 + 4 + 2 + 4 + 8 + 4 + 8 + 4 + 2 + 1 + 2 + 1;
 
 // The fields of an event record before its txn id's bytes; kChecked false when
 // kMostFixedEventBytes are known to be there. Returns the flags.
@@ -220,11 +260,13 @@ uint16_t DecodeEventFields(Reader* reader, const EventDelta& prev, EventHeader* 
   h.card = (flags & kSameCard) ? prev.card : r.Get<int32_t, kChecked>();
   h.file = (flags & kSameFile) ? prev.file : r.Get<uint16_t, kChecked>();
   h.line = (flags & kShortLine) ? prev.line + r.Get<uint8_t, kChecked>() : r.Get<uint32_t, kChecked>();
-  h.at_seconds = (flags & kShortTime) ? prev.at_seconds + int64_t{r.Get<int32_t, kChecked>()} : r.Get<int64_t, kChecked>();
+  // (A 24-bit delta is sign-extended by shifting it to the top of 32 bits and back.)
+  h.at_seconds = (flags & kShortTime) ? prev.at_seconds + int64_t{static_cast<int32_t>(r.Get24<kChecked>() << 8) >> 8}
+                                      : r.Get<int64_t, kChecked>();
   const uint32_t nanos = (flags & kHasNanos) ? r.Get<uint32_t, kChecked>() : 0u;
   if (nanos >= (1u << 30)) Reader::Bad();
   h.nanos_kind = nanos | static_cast<uint32_t>(kind) << 30;
-  h.amount_fen = (flags & kShortAmount) ? int64_t{r.Get<uint32_t, kChecked>()} : r.Get<int64_t, kChecked>();
+  h.amount_fen = (flags & kShortAmount) ? int64_t{r.Get24<kChecked>()} : r.Get<int64_t, kChecked>();
   h.serving_center = -1;
   if (kind == TxnKind::kConsumption) {
     h.serving_center = (flags & kSameServing) ? prev.serving : r.Get<int32_t, kChecked>();
@@ -239,18 +281,28 @@ uint16_t DecodeEventFields(Reader* reader, const EventDelta& prev, EventHeader* 
     }
   }
   *common = r.Get<uint8_t, kChecked>();
-  *rest = r.Get<uint16_t, kChecked>();
+  *rest = r.IdLength<kChecked>();
   return flags;
 }
 
 // A dedup record before its end: hash, flags and three varints of at most ten bytes.
-constexpr size_t kMostDedupBytes = 8 + 1 + 3 * 10;
+constexpr size_t kDedupHashBytes = 6;
+static_assert(kDedupHashMask == (uint64_t{1} << (8 * kDedupHashBytes)) - 1);
+constexpr size_t kMostDedupBytes = kDedupHashBytes + 1 + 3 * 10;
 
 template <bool kChecked>
 DedupRecord DecodeDedupRecord(Reader* reader, const DedupDelta& prev) {
   Reader& r = *reader;
   DedupRecord d{};
-  d.hash = r.Get<uint64_t, kChecked>();
+  if constexpr (kChecked) {
+    const auto* b = reinterpret_cast<const uint8_t*>(r.Bytes(kDedupHashBytes));
+    for (size_t i = 0; i < kDedupHashBytes; ++i) d.hash |= uint64_t{b[i]} << (8 * i);
+  } else {  // the eight bytes are there (kMostDedupBytes)
+    d.hash = r.Peek<uint64_t>();
+    if constexpr (std::endian::native != std::endian::little) d.hash = __builtin_bswap64(d.hash);
+    d.hash &= kDedupHashMask;
+    r.Skip(kDedupHashBytes);
+  }
   const auto flags = r.Get<uint8_t, kChecked>();
   d.file = (flags & 1) ? prev.file : static_cast<uint16_t>(r.Varint<kChecked>());
   d.locator = static_cast<uint64_t>(static_cast<int64_t>((flags & 1) ? prev.locator : 0) + UnZigZag(r.Varint<kChecked>()));
@@ -310,8 +362,10 @@ size_t EncodeDedup(const DedupRecord& d, bool fresh, DedupDelta* prev, char* out
   if (fresh) *prev = DedupDelta();
   const bool same_file = !fresh && d.file == prev->file;
   char* p = out;
-  std::memcpy(p, &d.hash, sizeof d.hash);
-  p += sizeof d.hash;
+  // Six bytes of the hash, little-endian; the eight stored are overwritten from the seventh on.
+  const uint64_t hash = std::endian::native == std::endian::little ? d.hash : __builtin_bswap64(d.hash);
+  std::memcpy(p, &hash, sizeof hash);
+  p += kDedupHashBytes;
   *p++ = static_cast<char>((same_file ? 1 : 0) | (d.claimable ? 2 : 0) | (d.deposits ? 4 : 0));
   if (!same_file) p = PutVarint(p, d.file);
   p = PutVarint(p, ZigZag(static_cast<int64_t>(d.locator - (same_file ? prev->locator : 0))));
@@ -497,7 +551,7 @@ void TxnClassifier::AddRow(const TxnFile& f, int64_t line, uint64_t locator, Cel
   }
   TxnVerdict v = CheckTxnRow(*ctx_, f.deposits, c, &detail_, &lookups_);
   const uint64_t hash = IdIndex::Hash(txn_id);
-  const DedupRecord d{hash, locator, static_cast<uint32_t>(line), f.file, static_cast<uint8_t>(v.claimable ? 1 : 0),
+  const DedupRecord d{DedupHash(hash), locator, static_cast<uint32_t>(line), f.file, static_cast<uint8_t>(v.claimable ? 1 : 0),
                       static_cast<uint8_t>(f.deposits ? 1 : 0)};
   {
     const uint32_t p = DedupPartition(hash, f.deposits, dedup_per_family_);

@@ -169,9 +169,17 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
 // Throws SpillError on malformed bytes.
 void DecodeEvents(const ByteBuffer& bytes, const std::vector<uint32_t>& extents, ByteBuffer* out);
 
+// The duplicate check compares 48 bits of an id's hash: rows whose ids share
+// them are fetched again and their ids compared whole (dedup.h), so a shorter
+// hash costs only a rare fetch, and saves two bytes a row of every spill.
+// (Within a partition of ~30,000 rows, two ids share 48 bits about once in
+// 600,000 partitions.)
+inline constexpr uint64_t kDedupHashMask = (uint64_t{1} << 48) - 1;
+inline uint64_t DedupHash(uint64_t id_hash) { return id_hash & kDedupHashMask; }
+
 // Where a row with a txn_id was, for the duplicate check. 24 bytes.
 struct DedupRecord {
-  uint64_t hash;     // IdIndex::Hash(txn_id)
+  uint64_t hash;     // DedupHash(IdIndex::Hash(txn_id)); the codec keeps only these 48 bits
   uint64_t locator;  // finds the row again (RowFetcher)
   uint32_t line;
   uint16_t file;

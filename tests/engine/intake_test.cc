@@ -1,3 +1,5 @@
+#include "engine/id_index.h"
+#include "engine/ledger.h"
 #include "engine/registry.h"
 #include "engine/settlement.h"
 
@@ -90,6 +92,28 @@ TEST(intake, a_txn_id_seen_again_is_a_duplicate_or_a_conflict) {
   auto r = w.Build(YearMonth::Of(2024, 2));
   EXPECT_EQ(CountCode(r.exceptions, "duplicate_txn"), 1);
   EXPECT_EQ(CountCode(r.exceptions, "conflicting_txn"), 1);
+}
+
+// The duplicate check keeps 48 bits of each id's hash (ledger.h DedupHash);
+// ids that share them are fetched again and compared whole. These two were
+// found by a search over "X%08u" for exactly such a pair.
+TEST(intake, ids_whose_hashes_share_the_bits_the_duplicate_check_keeps_are_still_different_ids) {
+  const std::string a = "X16286462", b = "X26927821";
+  ASSERT_EQ(DedupHash(IdIndex::Hash(a)), DedupHash(IdIndex::Hash(b)));
+  ASSERT_NE(IdIndex::Hash(a), IdIndex::Hash(b));
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  w.Deposit(a, "K1", "60.00", "2024-01-08T09:00:00+08:00");
+  w.Deposit(b, "K1", "60.00", "2024-01-09T09:00:00+08:00");
+  w.Deposit(a, "K1", "60.00", "2024-01-08T09:00:00+08:00");  // a itself, again
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "duplicate_txn"), 1);
+  EXPECT_EQ(CountCode(r.exceptions, "conflicting_txn"), 0);
+  EXPECT_EQ(r.files[7].accepted, 2);
+  const auto* cm = testing::FindCardMonth(r, w, "K1", "2024-01");
+  ASSERT_TRUE(cm);
+  EXPECT_EQ(cm->net_deposit, Money::FromFen(12000));
 }
 
 TEST(intake, a_row_claims_its_txn_id_only_after_the_amount_and_date_checks) {

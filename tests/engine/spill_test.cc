@@ -547,6 +547,46 @@ TEST(event_codec, every_field_survives_at_its_extremes) {
   for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(back[i], events[i]) << "record " << i;
 }
 
+// Time deltas within 2^23 s (97 days) and amounts below 2^24 fen take three
+// bytes, an id's differing tail below 128 bytes takes a one-byte length; one
+// step past any of these limits takes the whole field, and still round-trips.
+TEST(event_codec, short_fields_give_way_to_whole_ones_exactly_at_their_limits) {
+  constexpr int64_t kT = 1'704'038'400, kDelta = int64_t{1} << 23, kAmount = int64_t{1} << 24;
+  using K = TxnKind;
+  const std::string id127 = "a" + Text(126, 21), id128 = "b" + Text(127, 22);  // nothing shared with the id before
+  const int64_t t1 = kT + kDelta - 1, t3 = t1 - kDelta, t4 = t3 - kDelta - 1, t5 = t4 + kDelta;
+  const std::vector<Event> events = {
+      MakeEvent(K::kDeposit, 1, 0, 2, kT, 0, 100, "A"),
+      MakeEvent(K::kDeposit, 1, 0, 3, t1, 0, kAmount - 1, "B"),  // 1: +2^23 - 1 and 2^24 - 1: both short
+      MakeEvent(K::kDeposit, 1, 0, 4, t1, 0, kAmount, "C"),      // 2: the amount whole
+      MakeEvent(K::kDeposit, 1, 0, 5, t3, 0, 100, "D"),          // 3: -2^23: short
+      MakeEvent(K::kDeposit, 1, 0, 6, t4, 0, 100, "E"),          // 4: -2^23 - 1: whole
+      MakeEvent(K::kDeposit, 1, 0, 7, t5, 0, 100, "F"),          // 5: +2^23: whole
+      MakeEvent(K::kDeposit, 1, 0, 8, t5, 0, 100, id127),        // 6: a 127-byte tail
+      MakeEvent(K::kDeposit, 1, 0, 9, t5, 0, 100, id128),        // 7: a 128-byte tail
+  };
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
+  const auto& size = e.record_sizes;
+  EXPECT_EQ(size[2], size[1] + 5);  // an eight-byte amount for a three-byte one
+  EXPECT_EQ(size[4], size[3] + 5);  // an eight-byte time for a three-byte one
+  EXPECT_EQ(size[5], size[3] + 5);
+  EXPECT_EQ(size[7], size[6] + 1 + 1);  // one byte more of id, one more of its length
+}
+
+// What the codec is for: a card's next consumption row, as the generator and
+// real files list them, takes 14 bytes: flags 2, line 1, time 3, amount 3,
+// service 2, the id's shared length 1, its tail's length 1 and its last digit.
+TEST(event_codec, a_cards_next_consumption_row_takes_fourteen_bytes) {
+  const std::vector<Event> events = {
+      MakeEvent(TxnKind::kConsumption, 7, 3, 100, 1'704'038'400, 0, 2350, "X00000001", "", 27, 1),
+      MakeEvent(TxnKind::kConsumption, 7, 3, 101, 1'704'038'400 + 3 * 86'400 + 61, 0, 830, "X00000002", "", 27, 2),
+  };
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
+  EXPECT_EQ(e.record_sizes[1], 14u);
+}
+
 TEST(event_codec, instants_further_apart_than_int64_holds_round_trip_within_one_extent) {
   // Their difference overflows int64_t: the codec stores such instants whole.
   constexpr int64_t kMin = std::numeric_limits<int64_t>::min(), kMax = std::numeric_limits<int64_t>::max();
@@ -666,12 +706,13 @@ std::vector<DedupRecord> DecodedDedup(const ByteBuffer& bytes, const std::vector
 
 TEST(dedup_codec, records_round_trip_at_their_extremes_across_extents) {
   constexpr uint64_t kMax64 = std::numeric_limits<uint64_t>::max();
+  constexpr uint64_t kMaxHash = kDedupHashMask;  // a record's hash is DedupHash(...): 48 bits
   constexpr uint32_t kMaxLine = std::numeric_limits<uint32_t>::max();
   const std::vector<DedupRecord> records = {
       {0, 0, 0, 0, 0, 0},
-      {kMax64, kMax64, kMaxLine, 65'535, 1, 1},
+      {kMaxHash, kMax64, kMaxLine, 65'535, 1, 1},
       {1, 0, 0, 65'535, 1, 0},  // same file, locator and line fall all the way back
-      {kMax64 - 1, kMax64, kMaxLine, 65'535, 0, 1},
+      {kMaxHash - 1, kMax64, kMaxLine, 65'535, 0, 1},
       {12345, 1ull << 40, 2, 7, 1, 1},
       {12346, (1ull << 40) + 130, 3, 7, 1, 1},
       {12347, (1ull << 40) - 1'000'000, 1, 7, 0, 0},
@@ -699,13 +740,40 @@ TEST(dedup_codec, records_round_trip_at_their_extremes_across_extents) {
   }
 }
 
+// The codec keeps the 48 bits of a hash that the duplicate check compares
+// (DedupHash): bits above them do not come back, and cost no bytes.
+TEST(dedup_codec, a_record_keeps_the_low_48_bits_of_its_hash) {
+  const std::vector<DedupRecord> records = {
+      {0xFFFF'0000'0000'0001ull, 10, 2, 0, 1, 1},
+      {0x1234'0000'0000'0001ull, 20, 3, 0, 1, 1},
+      {0x0000'8000'0000'0000ull, 30, 4, 0, 1, 1},
+  };
+  ByteBuffer bytes;
+  DedupDelta prev;
+  size_t first_size = 0;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const size_t at = bytes.size();
+    bytes.resize(at + kMaxEncodedDedupBytes);
+    bytes.resize(at + EncodeDedup(records[i], i == 0, &prev, bytes.data() + at));
+    if (i == 0) first_size = bytes.size();
+  }
+  // Six bytes of hash, a flag byte, the file, the locator and the line.
+  EXPECT_EQ(first_size, 6u + 1 + 1 + 1 + 1);
+  const std::vector<DedupRecord> back = DecodedDedup(bytes, {static_cast<uint32_t>(bytes.size())});
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[0].hash, 1u);
+  EXPECT_EQ(back[1].hash, 1u);
+  EXPECT_EQ(back[2].hash, DedupHash(records[2].hash));
+  EXPECT_EQ(back[2].hash, 0x8000'0000'0000ull);
+}
+
 TEST(dedup_codec, an_extent_cut_inside_a_record_is_damaged_wherever_the_cut_falls) {
   // Records of every width (long varints too), many more bytes than one
   // record, so cuts fall both where the decoder reads a record's fields with
   // one bounds check and where it checks each one.
   std::vector<DedupRecord> records;
   for (uint32_t i = 0; i < 24; ++i) {
-    records.push_back({i * 0x9E3779B97F4A7C15ull, i % 3 ? i * 1000ull : ~0ull - i, i % 4 ? i : 0xFFFFFFF0u + (i % 7),
+    records.push_back({DedupHash(i * 0x9E3779B97F4A7C15ull), i % 3 ? i * 1000ull : ~0ull - i, i % 4 ? i : 0xFFFFFFF0u + (i % 7),
                        static_cast<uint16_t>(i % 5 ? 3 : 65'535), static_cast<uint8_t>(i & 1), static_cast<uint8_t>(i % 3 == 0)});
   }
   ByteBuffer bytes;
@@ -743,9 +811,11 @@ TEST(dedup_codec, partitions_of_a_spill_decode_to_the_records_written_to_them) {
     uint64_t locator = 0;
     for (uint32_t i = 0; i < 3000; ++i) {
       const bool deposits = i % 5 != 0;
-      const DedupRecord d{rng(), locator += rng() % 200, 2 + i, static_cast<uint16_t>(i / 1000),
+      // As the ledger does: the partition by the whole hash, the record with its low 48 bits.
+      const uint64_t hash = rng();
+      const DedupRecord d{DedupHash(hash), locator += rng() % 200, 2 + i, static_cast<uint16_t>(i / 1000),
                           static_cast<uint8_t>(rng() % 2), static_cast<uint8_t>(deposits ? 1 : 0)};
-      const uint32_t p = DedupPartition(d.hash, deposits, kPerFamily);
+      const uint32_t p = DedupPartition(hash, deposits, kPerFamily);
       char* out = w.Reserve(p, kMaxEncodedDedupBytes);
       w.Commit(p, EncodeDedup(d, w.AtExtentStart(p), &deltas[p], out));
       expected[p].push_back(d);
