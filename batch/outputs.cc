@@ -163,7 +163,8 @@ class FileWriter {
 };
 
 // Renders the files of `plans`: on the calling thread alone when threads <= 1,
-// else on `threads` render threads while the calling thread writes. Pieces are
+// else on `threads` render threads while the calling thread and up to
+// threads - 1 helpers write (WriteLoop). Pieces are
 // taken in plan order; a render thread starts a piece only while fewer than
 // kMaxChunksWaiting chunks wait to be written, so memory stays bounded (a piece
 // under way may add its chunks; they are at most a piece's worth).
@@ -251,7 +252,8 @@ class PieceScheduler : public PieceSink {
     FileState(OutputSink* sink, const FilePlan& plan) : writer(sink, plan.name), pieces(plan.pieces) {}
     FileWriter writer;
     std::vector<Piece> pieces;
-    size_t head = 0;  // the piece being written
+    size_t head = 0;       // the piece being written
+    bool writing = false;  // a writer has taken a chunk of it (WriteWork)
   };
 
   void Fail(std::exception_ptr e) {
@@ -282,10 +284,13 @@ class PieceScheduler : public PieceSink {
     }
   }
 
-  // Writes every file's chunks in order, each file as soon as its next chunk is there.
+  // Writes every file's chunks in order, each file as soon as its next chunk
+  // is there, on the calling thread and helpers: one writer a file at a time
+  // (a file's hash takes its chunks in order), but different files at once, so
+  // that hashing and copying the largest file is not queued behind the others.
+  // Infos come in plan order, whoever finished first.
   void WriteLoop(std::vector<OutputInfo>* infos) {
-    size_t finished = 0;
-    std::vector<std::future<OutputInfo>> syncing;
+    syncing_.resize(files_.size());
     struct Collect {  // every sync ends before the files it syncs go away
       std::vector<std::future<OutputInfo>>& syncing;
       ~Collect() {
@@ -293,21 +298,53 @@ class PieceScheduler : public PieceSink {
           if (s.valid()) s.wait();
         }
       }
-    } collect{syncing};
+    } collect{syncing_};
+    const size_t writers = std::min(static_cast<size_t>(threads_), files_.size());
+    std::vector<std::thread> helpers;
+    for (size_t i = 1; i < writers; ++i) {
+      helpers.emplace_back([this] {
+        try {
+          WriteWork();
+        } catch (...) {
+          Fail(std::current_exception());
+        }
+      });
+    }
+    try {
+      WriteWork();
+    } catch (...) {
+      Fail(std::current_exception());
+    }
+    for (auto& h : helpers) h.join();
+    if (failure_) return;
+    for (auto& s : syncing_) infos->push_back(s.get());
+  }
+
+  // One writer's share of WriteLoop: returns when every file is written (or a failure).
+  void WriteWork() {
     std::unique_lock<std::mutex> lock(mutex_);
-    while (finished < files_.size()) {
+    while (finished_ < files_.size()) {
       if (failure_) return;
       bool progressed = false;
       for (size_t i = 0; i < files_.size(); ++i) {
         FileState& f = *files_[i];
-        if (f.head == f.pieces.size()) continue;
+        if (f.writing || f.head == f.pieces.size()) continue;
         Piece& piece = f.pieces[f.head];
         if (!piece.chunks.empty()) {
           std::string chunk = std::move(piece.chunks.front());
           piece.chunks.pop_front();
           --waiting_;
+          f.writing = true;
           changed_.notify_all();
           lock.unlock();
+          struct Release {  // the file is let go however the write ends
+            std::unique_lock<std::mutex>& lock;
+            FileState& f;
+            ~Release() {
+              if (!lock.owns_lock()) lock.lock();
+              f.writing = false;
+            }
+          } release{lock, f};
           f.writer.Write(chunk);
           HandBack(std::move(chunk));
           lock.lock();
@@ -317,15 +354,14 @@ class PieceScheduler : public PieceSink {
           progressed = true;
           if (f.head == f.pieces.size()) {
             // Syncing waits for the disk: the other files are written meanwhile.
-            syncing.push_back(std::async(std::launch::async, [this, &f] { return f.writer.Finish(started_); }));
-            ++finished;
+            syncing_[i] = std::async(std::launch::async, [this, &f] { return f.writer.Finish(started_); });
+            ++finished_;
+            changed_.notify_all();
           }
         }
       }
       if (!progressed) changed_.wait(lock);
     }
-    lock.unlock();
-    for (auto& s : syncing) infos->push_back(s.get());
   }
 
   std::vector<FilePlan> plans_;
@@ -338,6 +374,8 @@ class PieceScheduler : public PieceSink {
   std::condition_variable changed_;
   size_t next_task_ = 0;
   size_t waiting_ = 0;  // chunks emitted, not yet written
+  size_t finished_ = 0;  // files written whole
+  std::vector<std::future<OutputInfo>> syncing_;  // by file
   std::exception_ptr failure_;
   std::mutex buffers_mutex_;  // apart from mutex_: taking a buffer never waits on the scheduler
   std::vector<std::string> buffers_;

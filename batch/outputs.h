@@ -32,7 +32,8 @@ class OutputFile {
   virtual void Finish() = 0;
 };
 
-// Where a period's files go. Create is thread-safe; each file is written by one thread.
+// Where a period's files go. Create is thread-safe; a file is written by one
+// thread at a time (not always the same one: writers hand files over under a lock).
 class OutputSink {
  public:
   virtual ~OutputSink() = default;
@@ -60,7 +61,8 @@ struct OutputInfo {
 
 // Writes the seven CSV files of the period into `sink`. With `threads` > 1,
 // the files are cut into pieces of `rows_per_piece` rows rendered on that many
-// threads while the calling thread hashes and writes them in order; the bytes
+// threads while the calling thread and up to threads - 1 helpers hash and
+// write them, each file in order and by one writer at a time; the bytes
 // are the same whatever the threads and the cut. Returns the files by name.
 inline constexpr size_t kDefaultRowsPerPiece = 8192;
 std::vector<OutputInfo> RenderSettlementFiles(const PayoutPeriod& period, const Policy& policy, const RunResult& run,
