@@ -10,10 +10,10 @@
 // Counts every allocation through the global operator new, so that a test can
 // check that evaluating a compiled rule allocates nothing. Sanitizers bring
 // their own operator new, so under them the count is off and the test skips.
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define CARECARD_COUNT_ALLOCATIONS 0
 #elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
 #define CARECARD_COUNT_ALLOCATIONS 0
 #endif
 #endif
