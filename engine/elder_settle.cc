@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 #include <tuple>
+#include <type_traits>
 
 namespace carecard {
 
@@ -25,15 +26,19 @@ SettledMonths SettledMonths::For(const PayoutPeriod& period, const BookState& bo
   return m;
 }
 
-ConsumptionSum& ConsumptionTotals::AddLocal(const ConsumptionKey& key, size_t at) {
-  if (at >= local_.size()) {
-    // Grown by whole centres, to the highest centre seen (at most kLocalCentres).
-    local_.resize(std::max(at / kLocalServices + 1, 2 * (local_.size() / kLocalServices)) * kLocalServices, nullptr);
-    if (local_.size() > size_t{kLocalCentres} * kLocalServices) local_.resize(size_t{kLocalCentres} * kLocalServices);
+ConsumptionSum& ConsumptionTotals::AddHome(size_t at) {
+  static_assert(std::is_trivially_copyable_v<ConsumptionSum>);
+  const size_t block = at >> kHomeBlockShift;
+  assert(block < (size_t{kLocalCentres} * kLocalServices) >> kHomeBlockShift);
+  if (block >= home_.size()) home_.resize(block + 1);
+  if (home_[block] == nullptr) home_[block] = std::make_unique<HomeBlock>();  // value-initialized: zero sums, none seen
+  HomeBlock& b = *home_[block];
+  const size_t i = at & (kHomeBlockKeys - 1);
+  if (!b.seen[i]) {
+    b.seen[i] = true;
+    ++home_size_;
   }
-  ConsumptionSum& sum = Find(key);
-  local_[at] = &sum;
-  return sum;
+  return b.sums[i];
 }
 
 ConsumptionSum& ConsumptionTotals::Find(const ConsumptionKey& key) {

@@ -154,11 +154,14 @@ struct ConsumptionSum {
 };
 
 // Consumption sums by (serving centre, home centre, service), each thread's
-// own. Keys are kept in first-seen order in fixed blocks that never move, found
-// through a table of 32-bit entry numbers at most half full: 40 to 48 bytes a
-// key, and growing rebuilds only the table. Keys grow with centres squared
-// (cross-centre visits; 830,000 at 2,000,000 generated cards), so this is part
-// of a run's peak memory (bench/README.md).
+// own. Most visits are to the card's own centre under one of a few services:
+// those keys ("home keys", InDirectTable) are summed in place in dense blocks
+// by (centre, service), so the sums every consumption row touches stay in a few
+// hundred KB of cache-friendly memory. The other keys grow with centres squared
+// (cross-centre visits; 830,000 at 2,000,000 generated cards, bench/README.md):
+// they are kept in first-seen order in fixed blocks that never move, found
+// through a table of 32-bit entry numbers at most half full (40 to 48 bytes a
+// key; growing rebuilds only the table). Either way a key has one sum.
 class ConsumptionTotals {
  public:
   ConsumptionTotals() = default;
@@ -171,51 +174,70 @@ class ConsumptionTotals {
       size_ = std::exchange(other.size_, 0);
       last_key_ = other.last_key_;
       last_ = std::exchange(other.last_, nullptr);  // it points into the blocks, which move with it
-      local_ = std::move(other.local_);
+      home_ = std::move(other.home_);
+      home_size_ = std::exchange(other.home_size_, 0);
       other.blocks_.clear();
       other.slots_.clear();
-      other.local_.clear();
+      other.home_.clear();
     }
     return *this;
   }
   ConsumptionTotals(const ConsumptionTotals&) = delete;
   ConsumptionTotals& operator=(const ConsumptionTotals&) = delete;
 
+  // The direct table covers the first services of the first centres, served
+  // at home: at most 8,192 centres x 16 services; other keys go through the hash.
+  static constexpr uint32_t kLocalCentres = 8192;
+  static constexpr uint16_t kLocalServices = 16;
+  static bool InDirectTable(const ConsumptionKey& key) {
+    return key.serving == key.home && static_cast<uint32_t>(key.home) < kLocalCentres && key.service < kLocalServices;
+  }
+
   // The sum of `key`, zero when it is new. The reference stays valid while
-  // the table lives (blocks never move).
+  // the table lives (neither kind of block ever moves).
   ConsumptionSum& operator[](const ConsumptionKey& key) {
-    // Most visits are to the card's own centre, under one of a few services:
-    // those keys are found by (centre, service) in a direct table of pointers
-    // to their entries, with no hash and no probe. The entries themselves
-    // stay in the hashed blocks, so ForEach and size() see every key once.
-    if (key.serving == key.home && static_cast<uint32_t>(key.home) < kLocalCentres && key.service < kLocalServices) {
+    if (InDirectTable(key)) {
       const size_t at = static_cast<size_t>(key.home) * kLocalServices + key.service;
-      if (at < local_.size() && local_[at] != nullptr) return *local_[at];
-      return AddLocal(key, at);
+      const size_t block = at >> kHomeBlockShift;
+      if (block < home_.size() && home_[block] != nullptr) {
+        HomeBlock& b = *home_[block];
+        const size_t i = at & (kHomeBlockKeys - 1);
+        if (b.seen[i]) return b.sums[i];
+      }
+      return AddHome(at);
     }
     return Find(key);
   }
-  // Every key with its sum, in the order the keys were first seen.
+  // Every key with its sum, each once: the home keys by (centre, service),
+  // then the others in the order they were first seen.
   template <typename Fn>
   void ForEach(Fn&& fn) const {
+    for (size_t block = 0; block < home_.size(); ++block) {
+      if (home_[block] == nullptr) continue;
+      const HomeBlock& b = *home_[block];
+      for (size_t i = 0; i < kHomeBlockKeys; ++i) {
+        if (!b.seen[i]) continue;
+        const size_t at = (block << kHomeBlockShift) + i;
+        const auto centre = static_cast<int32_t>(at / kLocalServices);
+        fn(ConsumptionKey{centre, centre, static_cast<uint16_t>(at % kLocalServices)}, b.sums[i]);
+      }
+    }
     for (size_t i = 0; i < size_; ++i) {
       const Entry& e = entry(i);
       fn(e.key, e.sum);
     }
   }
-  size_t size() const { return size_; }
+  size_t size() const { return home_size_ + size_; }
   // Bytes held (benchmarks and tests).
   size_t bytes() const {
+    size_t home_blocks = 0;
+    for (const auto& b : home_) home_blocks += b != nullptr;
     return blocks_.size() * sizeof(Entry) * kBlockEntries + slots_.size() * sizeof(uint32_t) +
-           local_.capacity() * sizeof(ConsumptionSum*);
+           home_.capacity() * sizeof(void*) + home_blocks * sizeof(HomeBlock);
   }
 
   // Limits: entry numbers are 32-bit, the table at most half full.
   static constexpr size_t kMaxKeys = size_t{1} << 30;
-  // The direct table covers the first services of the first centres: at most
-  // 8,192 x 16 pointers (1 MiB); other keys go through the hash.
-  static constexpr uint32_t kLocalCentres = 8192;
-  static constexpr uint16_t kLocalServices = 16;
 
  private:
   struct Entry {
@@ -224,20 +246,28 @@ class ConsumptionTotals {
   };
   static constexpr size_t kBlockShift = 13;  // 8,192 entries (256 KB) a block
   static constexpr size_t kBlockEntries = size_t{1} << kBlockShift;
+  // 512 centres x 16 services a home block: 128 KiB of sums and 8 KiB of flags.
+  static constexpr size_t kHomeBlockShift = 13;
+  static constexpr size_t kHomeBlockKeys = size_t{1} << kHomeBlockShift;
+  struct HomeBlock {
+    ConsumptionSum sums[kHomeBlockKeys];
+    bool seen[kHomeBlockKeys];
+  };
   Entry& entry(size_t i) { return blocks_[i >> kBlockShift][i & (kBlockEntries - 1)]; }
   const Entry& entry(size_t i) const { return blocks_[i >> kBlockShift][i & (kBlockEntries - 1)]; }
   void Grow();
   ConsumptionSum& Find(const ConsumptionKey& key);
-  ConsumptionSum& AddLocal(const ConsumptionKey& key, size_t at);
+  ConsumptionSum& AddHome(size_t at);
 
   std::vector<std::unique_ptr<Entry[]>> blocks_;
   std::vector<uint32_t> slots_;  // 0: free; otherwise 1 + the entry's number
-  size_t size_ = 0;
+  size_t size_ = 0;              // keys in blocks_
   // A card's consumption rows repeat one key: the last one found.
   ConsumptionKey last_key_;
   ConsumptionSum* last_ = nullptr;
-  // (home centre, service) -> its entry's sum, for keys served at home (operator[]).
-  std::vector<ConsumptionSum*> local_;
+  // Home keys by (centre * kLocalServices + service) >> kHomeBlockShift; allocated as first used.
+  std::vector<std::unique_ptr<HomeBlock>> home_;
+  size_t home_size_ = 0;  // home keys seen
 };
 
 // What settling partitions produces, before the merge by centre.

@@ -2,6 +2,7 @@
 // service) that every thread keeps while it settles its partitions.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <random>
@@ -18,13 +19,14 @@ ConsumptionKey Key(int32_t serving, int32_t home, uint16_t service) { return Con
 std::tuple<int32_t, int32_t, uint16_t> Tuple(const ConsumptionKey& k) { return {k.serving, k.home, k.service}; }
 
 // Adds to a ConsumptionTotals and to a std::map reference alike, then checks
-// that the table holds the reference's sums, each key visited once in the
-// order it was first seen.
+// that the table holds the reference's sums, each key visited once: the home
+// keys of the direct table by (centre, service), then the others in the order
+// they were first seen.
 class Reference {
  public:
   void Add(ConsumptionTotals* t, const ConsumptionKey& k, int64_t fen) {
     auto [it, inserted] = expected_.try_emplace(Tuple(k), 0, 0);
-    if (inserted) first_seen_.push_back(Tuple(k));
+    if (inserted) (ConsumptionTotals::InDirectTable(k) ? home_ : first_seen_).push_back(Tuple(k));
     it->second.first += 1;
     it->second.second += fen;
     ConsumptionSum& sum = (*t)[k];
@@ -40,12 +42,17 @@ class Reference {
       EXPECT_EQ(sum.transactions, want.first) << k.serving << " " << k.home << " " << k.service;
       EXPECT_EQ(sum.amount, Money::FromFen(want.second));
     });
-    EXPECT_EQ(visited, first_seen_);
+    auto order = home_;
+    std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) {
+      return std::make_pair(std::get<1>(a), std::get<2>(a)) < std::make_pair(std::get<1>(b), std::get<2>(b));
+    });
+    order.insert(order.end(), first_seen_.begin(), first_seen_.end());
+    EXPECT_EQ(visited, order);
   }
 
  private:
   std::map<std::tuple<int32_t, int32_t, uint16_t>, std::pair<int64_t, int64_t>> expected_;
-  std::vector<std::tuple<int32_t, int32_t, uint16_t>> first_seen_;
+  std::vector<std::tuple<int32_t, int32_t, uint16_t>> home_, first_seen_;
 };
 
 TEST(consumption_totals, a_new_key_starts_at_zero_and_sums_what_is_added) {
@@ -74,7 +81,7 @@ TEST(consumption_totals, a_sum_stays_where_it_is_while_the_table_grows) {
   EXPECT_EQ(&t[Key(7, 7, 0)], &first);
 }
 
-TEST(consumption_totals, every_key_is_visited_once_in_the_order_it_was_first_seen) {
+TEST(consumption_totals, every_key_is_visited_once_home_keys_first_then_the_others_as_first_seen) {
   // Random keys from a small space, so that most lookups find a key again;
   // std::map is the reference for the sums.
   std::mt19937 rng(7);
@@ -108,7 +115,7 @@ TEST(consumption_totals, a_moved_table_keeps_its_sums_and_its_last_key) {
 // Keys served at the card's own centre (serving == home) are found through a
 // direct table by (centre, service); the others, and home keys past the
 // table's bounds, through the hash. Either way a key has one sum, and ForEach
-// visits it once, in first-seen order.
+// visits it once.
 TEST(consumption_totals, keys_served_at_home_and_elsewhere_sum_alike_whichever_way_they_are_found) {
   std::mt19937 rng(11);
   const int32_t far_centre = static_cast<int32_t>(ConsumptionTotals::kLocalCentres) + 5;
@@ -126,6 +133,24 @@ TEST(consumption_totals, keys_served_at_home_and_elsewhere_sum_alike_whichever_w
   ConsumptionSum* home = &t[Key(3, 3, 2)];
   for (int32_t i = 0; i < 50000; ++i) t[Key(i, i + 7, 1)].transactions += 1;
   EXPECT_EQ(&t[Key(3, 3, 2)], home);
+}
+
+TEST(consumption_totals, a_home_key_asked_for_is_a_key_even_while_its_sum_is_zero) {
+  // A refund may bring a key's sum back to zero: its line is still written.
+  ConsumptionTotals t;
+  ASSERT_TRUE(ConsumptionTotals::InDirectTable(Key(600, 600, 2)));  // in the second home block
+  EXPECT_TRUE(t[Key(600, 600, 2)].amount.is_zero());
+  EXPECT_EQ(t.size(), 1u);
+  std::vector<std::tuple<int32_t, int32_t, uint16_t>> visited;
+  t.ForEach([&](const ConsumptionKey& k, const ConsumptionSum& sum) {
+    visited.push_back(Tuple(k));
+    EXPECT_EQ(sum.transactions, 0);
+  });
+  EXPECT_EQ(visited, (std::vector<std::tuple<int32_t, int32_t, uint16_t>>{{600, 600, 2}}));
+  EXPECT_FALSE(ConsumptionTotals::InDirectTable(Key(600, 601, 2)));  // served away from home
+  EXPECT_FALSE(ConsumptionTotals::InDirectTable(Key(600, 600, ConsumptionTotals::kLocalServices)));
+  EXPECT_FALSE(ConsumptionTotals::InDirectTable(
+      Key(ConsumptionTotals::kLocalCentres, ConsumptionTotals::kLocalCentres, 0)));
 }
 
 TEST(consumption_totals, a_moved_table_takes_its_home_keys_with_it) {
