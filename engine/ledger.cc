@@ -482,13 +482,22 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
   }
   const std::string_view station = deposits ? std::string_view() : c[kChannelOrStation];
   if (v.kind == TxnKind::kConsumption || (v.kind == TxnKind::kRefund && !station.empty())) {
-    const int32_t* recent = cache ? cache->stations.Find(station) : nullptr;
+    RecentIds<8, int32_t>* stations = nullptr;
+    if (cache) {
+      const int32_t home = reg.card(v.card).center;
+      if (home >= 0 && home < TxnLookupCache::kStationCacheCentres) {
+        const auto at = static_cast<size_t>(home);
+        if (at >= cache->stations_by_home.size()) cache->stations_by_home.resize(at + 1);
+        stations = &cache->stations_by_home[at];
+      }
+    }
+    const int32_t* recent = stations ? stations->Find(station) : nullptr;
     int32_t serving;
     if (recent) {
       serving = *recent;
     } else {
       serving = reg.ServingCenter(station);
-      if (cache) cache->stations.Put(station, serving);
+      if (stations) stations->Put(station, serving);
     }
     if (serving < 0) {
       return reject(ExceptionCode::kUnknownStation,

@@ -250,7 +250,13 @@ struct TxnLookupCache {
   // The last change of card found the card shortly after the last one in
   // index order (Registry::CardShortlyAfter): no hash or table slot was read.
   bool card_was_next = false;
-  RecentIds<4, int32_t> stations;  // serving centre by station (a card's rows name two or three)
+  // Serving centre by station, the last few of each home centre: a card's rows
+  // name two or three stations, mostly of its own centre, and the next card is
+  // usually another centre's, so one list of the last stations missed at nearly
+  // every change of card, and the station table behind it misses the cache at
+  // millions of cards. Centres from kStationCacheCentres on share no list.
+  static constexpr int32_t kStationCacheCentres = 1 << 16;
+  std::vector<RecentIds<8, int32_t>> stations_by_home;
 };
 // `cells` in canonical column order. The detail of a rejection is built only
 // when `detail` is not null; `cache` (optional) speeds up repeated lookups.

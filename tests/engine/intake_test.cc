@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <map>
 
 #include "tests/engine/test_world.h"
@@ -186,6 +187,60 @@ TEST(intake, registry_rows_are_checked_in_order) {
   EXPECT_EQ(CountCode(r.exceptions, "unknown_center"), 1);
   EXPECT_EQ(CountCode(r.exceptions, "bad_date"), 2);  // birth 1950-13-10, closed before issued
   EXPECT_EQ(CountCode(r.exceptions, "bad_row"), 5);   // hukou, level, card type, two choices
+}
+
+// Stations are remembered per home centre of the card, a few each
+// (TxnLookupCache): more stations than that, away visits, a centre named as its
+// own station and unknown stations must all resolve as the registry says,
+// however the rows of cards of different centres interleave.
+TEST(intake, stations_resolve_as_the_registry_says_whatever_the_lookup_cache_remembers) {
+  World w;
+  for (int s = 2; s <= 10; ++s) {
+    for (const std::string centre : {"C01", "C02"}) {
+      w.stations.push_back({centre + "S" + (s < 10 ? "0" : "") + std::to_string(s), centre, "村", "站"});
+    }
+  }
+  w.Person("P1", "1950-03-10");
+  w.Person("P2", "1951-03-10");
+  w.Person("P3", "1952-03-10");
+  w.Card("K1", "P1", 1, "2022-06-01", "", "C01");
+  w.Card("K2", "P2", 1, "2022-06-01", "", "C02");
+  w.Card("K3", "P3", 1, "2022-06-01", "", "C01");
+  std::map<std::pair<std::string, std::string>, int64_t> expected;  // (serving, home) -> visits
+  int unknown = 0;
+  const char* homes[] = {"C01", "C02", "C01"};
+  uint32_t x = 12345;
+  for (int i = 0; i < 600; ++i) {
+    x = x * 1103515245u + 12345u;
+    const int card = static_cast<int>((x >> 8) % 3);
+    const int pick = static_cast<int>((x >> 16) % 24);
+    std::string station, serving;
+    if (pick < 20) {  // one of the ten stations of either centre
+      serving = pick % 2 == 0 ? "C01" : "C02";
+      const int s = pick / 2 + 1;
+      station = serving + "S" + (s < 10 ? "0" : "") + std::to_string(s);
+    } else if (pick < 22) {  // a centre serving in person
+      serving = pick == 20 ? "C01" : "C02";
+      station = serving;
+    } else {
+      station = "C09S0" + std::to_string(pick - 21);
+    }
+    char txn[16];
+    std::snprintf(txn, sizeof txn, "X%04d", i);
+    w.Consume(txn, "K" + std::to_string(card + 1), "1.00", "2024-01-10T10:00:00+08:00", station);
+    if (serving.empty()) {
+      ++unknown;
+    } else {
+      ++expected[{serving, homes[card]}];
+    }
+  }
+  auto r = w.Build(YearMonth::Of(2024, 2));
+  EXPECT_EQ(CountCode(r.exceptions, "unknown_station"), unknown);
+  ASSERT_GT(unknown, 0);
+  std::map<std::pair<std::string, std::string>, int64_t> got;
+  for (const auto& line : r.consumption_by_center) got[{line.serving_center_id, line.home_center_id}] += line.transactions;
+  EXPECT_EQ(got, expected);
+  EXPECT_EQ(expected.size(), 4u);  // home and away visits at both centres
 }
 
 TEST(intake, identity_checks_follow_the_national_standards) {
