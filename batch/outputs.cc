@@ -316,7 +316,10 @@ class PieceScheduler : public PieceSink {
       Fail(std::current_exception());
     }
     for (auto& h : helpers) h.join();
-    if (failure_) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);  // render threads may still be failing
+      if (failure_) return;
+    }
     for (auto& s : syncing_) infos->push_back(s.get());
   }
 

@@ -9,7 +9,6 @@
 #include <set>
 #include <stdexcept>
 #include <tuple>
-#include <type_traits>
 
 namespace carecard {
 
@@ -27,7 +26,6 @@ SettledMonths SettledMonths::For(const PayoutPeriod& period, const BookState& bo
 }
 
 ConsumptionSum& ConsumptionTotals::AddHome(size_t at) {
-  static_assert(std::is_trivially_copyable_v<ConsumptionSum>);
   const size_t block = at >> kHomeBlockShift;
   assert(block < (size_t{kLocalCentres} * kLocalServices) >> kHomeBlockShift);
   if (block >= home_.size()) home_.resize(block + 1);

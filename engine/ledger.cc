@@ -474,6 +474,7 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
       cache->card_no.assign(c[kCardNo]);
       cache->card = v.card;
       cache->partition = v.card >= 0 ? ctx.card_partition[static_cast<size_t>(v.card)] : 0;
+      cache->stations = v.card >= 0 ? cache->StationsOf(reg.card(v.card).center) : nullptr;
       cache->has_card = true;
     }
   }
@@ -482,15 +483,7 @@ TxnVerdict CheckTxnRow(const LedgerContext& ctx, bool deposits, Cells c, std::st
   }
   const std::string_view station = deposits ? std::string_view() : c[kChannelOrStation];
   if (v.kind == TxnKind::kConsumption || (v.kind == TxnKind::kRefund && !station.empty())) {
-    RecentIds<8, int32_t>* stations = nullptr;
-    if (cache) {
-      const int32_t home = reg.card(v.card).center;
-      if (home >= 0 && home < TxnLookupCache::kStationCacheCentres) {
-        const auto at = static_cast<size_t>(home);
-        if (at >= cache->stations_by_home.size()) cache->stations_by_home.resize(at + 1);
-        stations = &cache->stations_by_home[at];
-      }
-    }
+    TxnLookupCache::Stations* stations = cache ? cache->stations : nullptr;
     const int32_t* recent = stations ? stations->Find(station) : nullptr;
     int32_t serving;
     if (recent) {

@@ -243,6 +243,9 @@ class RecentIds {
 };
 
 struct TxnLookupCache {
+  TxnLookupCache() = default;
+  TxnLookupCache(const TxnLookupCache&) = delete;  // `stations` points into its own lists
+  TxnLookupCache& operator=(const TxnLookupCache&) = delete;
   std::string card_no;
   int32_t card = -1;
   uint32_t partition = 0;
@@ -256,7 +259,16 @@ struct TxnLookupCache {
   // every change of card, and the station table behind it misses the cache at
   // millions of cards. Centres from kStationCacheCentres on share no list.
   static constexpr int32_t kStationCacheCentres = 1 << 16;
-  std::vector<RecentIds<8, int32_t>> stations_by_home;
+  using Stations = RecentIds<8, int32_t>;
+  std::vector<Stations> stations_by_home;
+  Stations* stations = nullptr;  // the list of the card's home centre, set with the card; null past the limit
+  // The list of `home`, made on first use (growing moves the lists: pointers to them are taken anew).
+  Stations* StationsOf(int32_t home) {
+    if (home < 0 || home >= kStationCacheCentres) return nullptr;
+    const auto at = static_cast<size_t>(home);
+    if (at >= stations_by_home.size()) stations_by_home.resize(at + 1);
+    return &stations_by_home[at];
+  }
 };
 // `cells` in canonical column order. The detail of a rejection is built only
 // when `detail` is not null; `cache` (optional) speeds up repeated lookups.
