@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -135,6 +136,32 @@ uint64_t FileSpillStore::size() const {
     total += lane.size;
   }
   return total;
+}
+
+std::unique_ptr<SpillStore> FileSpillStore::NewStore() const {
+  std::string error;
+  std::unique_ptr<FileSpillStore> store = Create(dir_, &error);
+  if (!store) throw SpillError(error);
+  return store;
+}
+
+uint64_t FileSpillStore::AllocatedBytes() const {
+  uint64_t total = 0;
+  for (Lane& lane : lanes_) {
+    struct stat st;
+    if (::fstat(lane.fd, &st) == 0) total += static_cast<uint64_t>(st.st_blocks) * 512;
+  }
+  return total;
+}
+
+void FileSpillStore::Discard() {
+  for (Lane& lane : lanes_) {
+    std::lock_guard<std::mutex> lock(lane.mutex);
+    if (::ftruncate(lane.fd, 0) != 0) {
+      throw SpillError("cannot give back the disk of the run's spilled records in '" + dir_ + "': " + std::strerror(errno));
+    }
+    lane.size = 0;
+  }
 }
 
 }  // namespace carecard

@@ -31,6 +31,12 @@ class FileSpillStore : public SpillStore {
   uint64_t AppendAll(std::span<const SpillPiece> pieces) override;
   void Read(uint64_t offset, void* out, size_t n) const override;
   uint64_t size() const override;
+  // Another FileSpillStore in the same folder.
+  std::unique_ptr<SpillStore> NewStore() const override;
+  // Truncates every lane to nothing: the page cache lets go of its pages at once.
+  void Discard() override;
+  // What the lanes take on disk or in the page cache now (their blocks).
+  uint64_t AllocatedBytes() const;
 
   static constexpr int kLanes = 4;
   static constexpr int kOffsetBits = 48;  // 256 TiB a lane

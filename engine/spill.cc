@@ -60,6 +60,14 @@ uint64_t MemorySpillStore::size() const {
   return size_;
 }
 
+std::unique_ptr<SpillStore> MemorySpillStore::NewStore() const { return std::make_unique<MemorySpillStore>(); }
+
+void MemorySpillStore::Discard() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::unique_ptr<char[]>>().swap(blocks_);
+  size_ = 0;
+}
+
 PartitionedSpill::PartitionedSpill(SpillStore* store, uint32_t partitions, size_t buffer_bytes)
     : store_(store), partitions_(partitions), buffer_bytes_(buffer_bytes), extents_(partitions), bytes_(partitions, 0) {
   assert(partitions >= 1 && buffer_bytes > 0);
@@ -69,6 +77,7 @@ void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out, std::v
   std::vector<Extent> extents;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (discarded_) throw std::logic_error("a spilled partition read after its records were discarded");
     extents = extents_[partition];
     out->resize(static_cast<size_t>(bytes_[partition]));
   }
@@ -93,6 +102,18 @@ uint64_t PartitionedSpill::TotalBytes() const {
   uint64_t total = 0;
   for (uint64_t b : bytes_) total += b;
   return total;
+}
+
+void PartitionedSpill::Discard() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  store_->Discard();
+  for (auto& e : extents_) std::vector<Extent>().swap(e);
+  discarded_ = true;
+}
+
+bool PartitionedSpill::discarded() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return discarded_;
 }
 
 PartitionedSpill::Writer::Writer(PartitionedSpill* spill)
@@ -142,6 +163,7 @@ void PartitionedSpill::Writer::AppendStaged() {
   uint64_t offset = spill_->store_->AppendAll(pieces_);
   {
     std::lock_guard<std::mutex> lock(spill_->mutex_);
+    if (spill_->discarded_) throw std::logic_error("records spilled after their partitions were discarded");
     for (const Staged& s : staged_) {
       spill_->extents_[s.partition].push_back(Extent{offset, static_cast<uint32_t>(s.bytes)});
       spill_->bytes_[s.partition] += s.bytes;

@@ -236,6 +236,43 @@ TEST(file_spill_store, appends_from_many_threads_each_read_back_at_their_offset)
   EXPECT_EQ(store->size(), total);
 }
 
+TEST(file_spill_store, discard_truncates_every_lane_and_gives_its_disk_back) {
+  TempDir dir;
+  auto store = MakeStore(dir);
+  ASSERT_NE(store, nullptr);
+  const std::string bytes = Text(1 << 20, 11);
+  std::vector<std::thread> threads;  // writers on several lanes
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 4; ++i) store->Append(bytes.data(), bytes.size());
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(store->size(), 16u << 20);
+  EXPECT_GE(store->AllocatedBytes(), 16u << 20);
+  store->Discard();
+  EXPECT_EQ(store->size(), 0u);
+  EXPECT_EQ(store->AllocatedBytes(), 0u);
+  const uint64_t at = store->Append("again", 5);
+  EXPECT_EQ(at & ((uint64_t{1} << FileSpillStore::kOffsetBits) - 1), 0u) << "a lane starts over at its first byte";
+  EXPECT_EQ(ReadBack(*store, at, 5), "again");
+}
+
+TEST(file_spill_store, a_new_store_is_another_unnamed_file_in_the_same_folder) {
+  TempDir dir;
+  auto store = MakeStore(dir);
+  ASSERT_NE(store, nullptr);
+  const std::string a = Text(70'000, 12), b = Text(90'000, 13);
+  const uint64_t at_a = store->Append(a.data(), a.size());
+  std::unique_ptr<SpillStore> other = store->NewStore();
+  ASSERT_NE(dynamic_cast<FileSpillStore*>(other.get()), nullptr);
+  const uint64_t at_b = other->Append(b.data(), b.size());
+  EXPECT_EQ(ReadBack(*other, at_b, b.size()), b);
+  EXPECT_EQ(dir.Names(), std::vector<std::string>{});
+  other->Discard();
+  EXPECT_EQ(ReadBack(*store, at_a, a.size()), a) << "discarding one store leaves the other alone";
+}
+
 TEST(file_spill_store, the_temporary_file_has_no_name_in_its_folder) {
   TempDir dir;
   {

@@ -75,6 +75,29 @@ TEST(memory_spill_store, append_returns_where_the_bytes_start_and_read_gives_the
   EXPECT_EQ(ReadBack(store, 2, 3), "cde");  // any range of what was written
 }
 
+TEST(memory_spill_store, discard_gives_back_every_byte_and_appends_start_over) {
+  MemorySpillStore store;
+  const std::string big = Text(3'000'000, 7);  // three blocks
+  store.Append(big.data(), big.size());
+  store.Discard();
+  EXPECT_EQ(store.size(), 0u);
+  char byte;
+  EXPECT_THROW(store.Read(0, &byte, 1), SpillError) << "the bytes are gone, not just hidden";
+  EXPECT_EQ(store.Append("xyz", 3), 0u);
+  EXPECT_EQ(ReadBack(store, 0, 3), "xyz");
+}
+
+TEST(memory_spill_store, a_new_store_starts_empty_and_keeps_its_bytes_apart) {
+  MemorySpillStore store;
+  store.Append("first", 5);
+  std::unique_ptr<SpillStore> other = store.NewStore();
+  EXPECT_EQ(other->size(), 0u);
+  EXPECT_EQ(other->Append("second", 6), 0u);
+  other->Discard();
+  EXPECT_EQ(ReadBack(store, 0, 5), "first") << "discarding one store leaves the other alone";
+  EXPECT_EQ(store.size(), 5u);
+}
+
 TEST(memory_spill_store, appends_larger_than_a_block_and_across_blocks_read_back_whole) {
   MemorySpillStore store;
   const std::string a = Text(700'000, 1), b = Text(1'500'000, 2), c = Text(3, 3);  // blocks are 1 MiB
@@ -163,6 +186,29 @@ TEST(partitioned_spill, a_partition_reads_back_the_records_written_to_it_and_no_
   }
   EXPECT_EQ(spill.TotalBytes(), total);
   EXPECT_EQ(store.size(), total);
+}
+
+TEST(partitioned_spill, discard_empties_the_store_but_still_counts_what_was_spilled) {
+  MemorySpillStore store;
+  PartitionedSpill spill(&store, 2, 64);
+  PartitionedSpill::Writer w(&spill);
+  for (int i = 0; i < 50; ++i) {
+    const std::string r = Record(static_cast<uint32_t>(i % 2), i, 10);
+    w.Append(static_cast<uint32_t>(i % 2), r.data(), r.size());
+  }
+  w.Flush();
+  const uint64_t total = spill.TotalBytes();
+  ASSERT_GT(total, 0u);
+  EXPECT_FALSE(spill.discarded());
+  spill.Discard();
+  EXPECT_TRUE(spill.discarded());
+  EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(spill.TotalBytes(), total);
+  ByteBuffer bytes;
+  EXPECT_THROW(spill.ReadPartition(0, &bytes), std::logic_error) << "its extents would name bytes given back";
+  const std::string late = Record(1, 99, 10);
+  w.Append(1, late.data(), late.size());
+  EXPECT_THROW(w.Flush(), std::logic_error) << "a record spilled after the discard would be lost";
 }
 
 TEST(partitioned_spill, records_are_never_split_between_extents_and_extents_fit_the_buffer) {
