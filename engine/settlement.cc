@@ -413,8 +413,14 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   std::vector<CardMonth> card_month_slots;
   std::vector<StatementLine> statement_slots;
   if (!s.options.row_checks_only) {  // row checks write no card-month and no statement
-    card_month_slots.resize(reg.cards.size() * period_months);  // month by month, then card by card
-    statement_slots.resize(reg.cards.size());
+    // Two vectors of about the same size, filled on two threads: one would leave the other core idle.
+    ParallelFor(threads, 2, [&](size_t task, int) {
+      if (task == 0) {
+        card_month_slots.resize(reg.cards.size() * period_months);  // month by month, then card by card
+      } else {
+        statement_slots.resize(reg.cards.size());
+      }
+    });
   }
   ctx.card_month_slots = card_month_slots.data();
   ctx.statement_slots = statement_slots.data();
@@ -463,7 +469,6 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     w.bytes = ByteBuffer();
     w.encoded = ByteBuffer();
   }
-  s.events->Discard();  // the output files' pages reuse these
   phase("elders");
   // Counts: every row read is accepted, rejected or deferred exactly once.
   result.counts.resize(file_count);
@@ -493,60 +498,69 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     }
   }
 
-  // Exceptions of every step, in one ordered set.
+  // Two serial steps that need nothing of each other, on two threads: the
+  // exceptions of every step in one ordered set (and the events given back),
+  // and the per-worker results put together.
   SettlementResult& r = result.settlement;
-  r.exceptions = ExceptionSet(s.names.get(), s.spill);
-  r.exceptions.Absorb(std::move(*s.registry_log));
-  for (auto& w : s.workers) r.exceptions.Absorb(std::move(w->log_));
-  for (auto& w : dedup_work) {
-    r.exceptions.Absorb(std::move(*w.log));
-    for (const auto& [key, code] : w.outcome.superseded) r.exceptions.Supersede(key, code);
-  }
-  for (auto& w : settle_work) r.exceptions.Absorb(std::move(*w.log));
-  r.exceptions.Seal();
+  ConsumptionTotals consumption;
+  auto gather_exceptions = [&] {
+    s.events->Discard();  // the output files' pages reuse these
+    r.exceptions = ExceptionSet(s.names.get(), s.spill);
+    r.exceptions.Absorb(std::move(*s.registry_log));
+    for (auto& w : s.workers) r.exceptions.Absorb(std::move(w->log_));
+    for (auto& w : dedup_work) {
+      r.exceptions.Absorb(std::move(*w.log));
+      for (const auto& [key, code] : w.outcome.superseded) r.exceptions.Supersede(key, code);
+    }
+    for (auto& w : settle_work) r.exceptions.Absorb(std::move(*w.log));
+    r.exceptions.Seal();
+  };
+  // Merge by centre and sort: the order is fixed by the data, never by the threads.
+  // Card-months by month, then card_no; statements by card_no. Card indices
+  // sort as card numbers do (RegistryBuilder::Finish) and the slots are laid
+  // out month by month, so both are their slots with the empty ones left out.
+  auto gather_results = [&] {
+    auto compact = [](auto& slots) {
+      size_t kept = 0;
+      for (size_t i = 0; i < slots.size(); ++i) {
+        if (slots[i].card >= 0) slots[kept++] = slots[i];
+      }
+      slots.resize(kept);
+    };
+    compact(card_month_slots);
+    r.card_months = std::move(card_month_slots);
+    compact(statement_slots);
+    r.statements = std::move(statement_slots);
+    // Consumption sums of every worker in one table (each worker's freed as it is merged).
+    for (auto& w : settle_work) {
+      std::move(w.out.adjustments.begin(), w.out.adjustments.end(), std::back_inserter(r.adjustments));
+      std::move(w.out.homebed.begin(), w.out.homebed.end(), std::back_inserter(r.homebed_exclusions));
+      if (consumption.size() == 0) {
+        consumption = std::move(w.out.consumption);
+      } else {
+        w.out.consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
+          auto& total_sum = consumption[key];
+          total_sum.transactions += sum.transactions;
+          total_sum.amount += sum.amount;
+        });
+      }
+      w.out.consumption = ConsumptionTotals();
+    }
+  };
+  const bool merging = !s.options.row_checks_only && !explaining;  // else only the exceptions are wanted
+  ParallelFor(threads, merging ? 2 : 1, [&](size_t task, int) { task == 0 ? gather_exceptions() : gather_results(); });
   for (auto& w : settle_work) {
     if (w.out.explanation) result.explanation = std::move(w.out.explanation);
   }
   result.elder_partitions = s.elder_partitions;
-  if (s.options.row_checks_only || explaining) {
+  if (!merging) {
     result.files = std::move(s.names);
     result.registry = std::move(s.registry);
     result.owned_spill = std::move(s.owned_spill);
     return result;
   }
 
-  phase("exceptions");
-  // Merge by centre and sort: the order is fixed by the data, never by the threads.
-  // Card-months by month, then card_no; statements by card_no. Card indices
-  // sort as card numbers do (RegistryBuilder::Finish) and the slots are laid
-  // out month by month, so both are their slots with the empty ones left out.
-  auto compact = [](auto& slots) {
-    size_t kept = 0;
-    for (size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i].card >= 0) slots[kept++] = slots[i];
-    }
-    slots.resize(kept);
-  };
-  compact(card_month_slots);
-  r.card_months = std::move(card_month_slots);
-  compact(statement_slots);
-  r.statements = std::move(statement_slots);
-  // Consumption sums of every worker in one table (each worker's freed as it is merged).
-  ConsumptionTotals consumption;
-  for (auto& w : settle_work) {
-    std::move(w.out.adjustments.begin(), w.out.adjustments.end(), std::back_inserter(r.adjustments));
-    std::move(w.out.homebed.begin(), w.out.homebed.end(), std::back_inserter(r.homebed_exclusions));
-    if (consumption.size() == 0) {
-      consumption = std::move(w.out.consumption);
-    } else {
-      w.out.consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
-        auto& total_sum = consumption[key];
-        total_sum.transactions += sum.transactions;
-        total_sum.amount += sum.amount;
-      });
-    }
-    w.out.consumption = ConsumptionTotals();
-  }
+  phase("exceptions and merge");
 
 
 
