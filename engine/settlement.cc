@@ -135,9 +135,9 @@ struct SettlementRun::Impl {
   LedgerContext ledger;
   uint32_t elder_partitions = 1, dedup_per_family = 1;
   std::vector<std::pair<int32_t, int32_t>> partition_elders;  // [begin, end)
-  // Events and txn-id records in stores of their own, discarded once read for
-  // the last time; exceptions and archived rows stay in `spill`.
-  std::unique_ptr<SpillStore> event_store, dedup_store;
+  // The events in a store of their own, discarded once the elders have read
+  // them; txn-id records, exceptions and archived rows stay in `spill`.
+  std::unique_ptr<SpillStore> event_store;
   std::unique_ptr<PartitionedSpill> events, dedup;
   std::mutex workers_mutex;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -301,10 +301,9 @@ void SettlementRun::FinishRegistry() {
     s.partition_elders[p].second = static_cast<int32_t>(e);
   }
   s.event_store = s.spill->NewStore();
-  s.dedup_store = s.spill->NewStore();
   s.events = std::make_unique<PartitionedSpill>(
       s.event_store.get(), k, BufferBytes(kEventBuffersBytes, k, MaxEncodedEventBytes(kMaxTxnIdBytes, kMaxTxnIdBytes)));
-  s.dedup = std::make_unique<PartitionedSpill>(s.dedup_store.get(), 2 * s.dedup_per_family,
+  s.dedup = std::make_unique<PartitionedSpill>(s.spill, 2 * s.dedup_per_family,
                                                BufferBytes(kDedupBuffersBytes, 2 * s.dedup_per_family, 4096));
 }
 
@@ -383,8 +382,6 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   for (auto& r : rejected_events) std::sort(r.begin(), r.end());
   phase("duplicates");
   result.spilled_bytes = s.events->TotalBytes() + s.dedup->TotalBytes();
-  // Before the card-month slots below are touched: they reuse these pages.
-  s.dedup->Discard();
 
   // Step 2b: elders, by partition.
   SettleContext ctx;
@@ -499,7 +496,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   }
 
   // Two serial steps that need nothing of each other, on two threads: the
-  // exceptions of every step in one ordered set (and the events given back),
+  // events given back and the exceptions of every step in one ordered set,
   // and the per-worker results put together.
   SettlementResult& r = result.settlement;
   ConsumptionTotals consumption;

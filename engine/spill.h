@@ -74,15 +74,15 @@ class SpillStore {
   // Bytes appended so far.
   virtual uint64_t size() const = 0;
   // A new, empty store of the same kind in the same place. A run keeps the
-  // records that die early (txn-id records, events) in stores of their own, so
-  // that it can Discard them while its exceptions live on. Throws SpillError.
+  // records that die early (the events) in a store of their own, so that it
+  // can Discard them while its exceptions live on. Throws SpillError.
   virtual std::unique_ptr<SpillStore> NewStore() const = 0;
   // Gives back, now, the memory or disk of every byte appended: on a machine
   // that hands freed pages back to its host, the next phase's first touches
   // then reuse pages still in the guest instead of faulting in new ones (a
-  // 2,000,000-card run frees ~1 GB before writing ~0.7 GB of files). The
-  // offsets handed out before are void; appends start again. Not concurrent
-  // with any other call. Throws SpillError.
+  // 2,000,000-card run frees ~0.6 GB of events before writing ~0.7 GB of
+  // files). The offsets handed out before are void; appends start again. Not
+  // concurrent with any other call. Throws SpillError.
   virtual void Discard() = 0;
 };
 
