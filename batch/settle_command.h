@@ -100,8 +100,9 @@ struct PreparedRun {
 // Returns kExitOk, or kExitRefused after printing the errors to `err`.
 int LoadPolicy(const std::string& path, Language language, PreparedRun* run, std::ostream& err);
 
-// Where a run keeps its spilled records: an unnamed temporary file in `dir`
-// for runs large enough to need it (or as `mode` forces), else memory. False
+// Where a run keeps its spilled records: unnamed temporary files in `dir`
+// (FileSpillStore; the run makes a second such store for its events) for runs
+// large enough to need it (or as `mode` forces), else memory. False
 // with *error when no temporary file can be made.
 bool MakeSpill(const std::string& dir, uint64_t transaction_bytes, RunTuning::Spill mode, std::unique_ptr<SpillStore>* spill,
                std::string* error);

@@ -501,7 +501,11 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   SettlementResult& r = result.settlement;
   ConsumptionTotals consumption;
   auto gather_exceptions = [&] {
-    s.events->Discard();  // the output files' pages reuse these
+    try {
+      s.events->Discard();  // the output files' pages reuse these
+    } catch (const SpillError&) {
+      // Only memory is at stake: the bytes stay until the run ends, the results are whole.
+    }
     r.exceptions = ExceptionSet(s.names.get(), s.spill);
     r.exceptions.Absorb(std::move(*s.registry_log));
     for (auto& w : s.workers) r.exceptions.Absorb(std::move(w->log_));
@@ -558,9 +562,6 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   }
 
   phase("exceptions and merge");
-
-
-
   // Cards that left the registry: their balance leaves with them, and their
   // paid closed months are reversed.
   const SettledMonths& months = ctx.months;

@@ -62,6 +62,11 @@ uint64_t MemorySpillStore::size() const {
 
 std::unique_ptr<SpillStore> MemorySpillStore::NewStore() const { return std::make_unique<MemorySpillStore>(); }
 
+uint64_t MemorySpillStore::HeldBytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return static_cast<uint64_t>(blocks_.size()) * kBlockBytes;
+}
+
 void MemorySpillStore::Discard() {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::unique_ptr<char[]>>().swap(blocks_);
@@ -106,9 +111,10 @@ uint64_t PartitionedSpill::TotalBytes() const {
 
 void PartitionedSpill::Discard() {
   std::lock_guard<std::mutex> lock(mutex_);
-  store_->Discard();
+  // Void first: if the store fails halfway, no extent is left naming bytes it gave back.
   for (auto& e : extents_) std::vector<Extent>().swap(e);
   discarded_ = true;
+  store_->Discard();
 }
 
 bool PartitionedSpill::discarded() const {
@@ -158,6 +164,11 @@ void PartitionedSpill::Writer::Stage(uint32_t partition) {
 
 void PartitionedSpill::Writer::AppendStaged() {
   if (staged_.empty()) return;
+  if (spill_->discarded()) {  // refused before they are written: they would fill the store given back
+    staged_.clear();
+    staged_bytes_ = 0;
+    throw std::logic_error("records spilled after their partitions were discarded");
+  }
   pieces_.clear();
   for (const Staged& s : staged_) pieces_.push_back(SpillPiece{s.buffer.get(), s.bytes});
   uint64_t offset = spill_->store_->AppendAll(pieces_);

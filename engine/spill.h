@@ -95,6 +95,8 @@ class MemorySpillStore : public SpillStore {
   uint64_t size() const override;
   std::unique_ptr<SpillStore> NewStore() const override;
   void Discard() override;
+  // The memory its blocks take now.
+  uint64_t HeldBytes() const;
 
  private:
   static constexpr size_t kBlockBytes = size_t{1} << 20;
@@ -176,7 +178,8 @@ class PartitionedSpill {
   uint64_t TotalBytes() const;
   // Every partition has been read for the last time: the store's bytes are
   // given back (SpillStore::Discard). REQUIRES: the store holds nothing but
-  // these partitions, and every writer has flushed for the last time.
+  // these partitions, and every writer has flushed for the last time. The
+  // partitions are discarded even when the store's Discard throws.
   void Discard();
   bool discarded() const;
 

@@ -360,6 +360,77 @@ TEST(settlement, late_corrections_to_closed_months_become_adjustments) {
   EXPECT_EQ(r.statements[0].flows.subsidies.ToString(), "0.00");
 }
 
+// The run's spill, recording the stores it makes for records that die early.
+class RecordingSpill : public MemorySpillStore {
+ public:
+  std::unique_ptr<SpillStore> NewStore() const override {
+    ++stores_made;
+    return std::make_unique<Child>(&bytes_at_discard);
+  }
+  mutable int stores_made = 0;
+  mutable std::vector<uint64_t> bytes_at_discard;  // what each held when it was discarded
+
+ private:
+  class Child : public MemorySpillStore {
+   public:
+    explicit Child(std::vector<uint64_t>* log) : log_(log) {}
+    void Discard() override {
+      log_->push_back(size());
+      MemorySpillStore::Discard();
+    }
+
+   private:
+    std::vector<uint64_t>* log_;
+  };
+};
+
+TEST(settlement, the_spilled_events_are_given_back_before_the_results_are_returned) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  w.Deposit("D1", "K1", "100.00", "2024-01-08T09:15:00+08:00");
+  w.Consume("X1", "K1", "20.00", "2024-01-09T09:00:00+08:00");
+  for (int threads : {1, 2}) {
+    RecordingSpill spill;
+    RunOptions options;
+    options.threads = threads;
+    options.spill = &spill;
+    auto r = w.Run("2024-B1", {}, testing::QingdaoPolicy(), options);
+    EXPECT_EQ(FindCardMonth(r, w, "K1", "2024-01")->status, kPaid) << threads << " threads";
+    EXPECT_EQ(spill.stores_made, 1) << "the events' own store";
+    ASSERT_EQ(spill.bytes_at_discard.size(), 1u) << threads << " threads";
+    EXPECT_GT(spill.bytes_at_discard[0], 0u) << "it held the events until then";
+  }
+}
+
+// A spill whose event store cannot give its bytes back.
+class StickySpill : public MemorySpillStore {
+ public:
+  std::unique_ptr<SpillStore> NewStore() const override { return std::make_unique<Sticky>(); }
+
+ private:
+  class Sticky : public MemorySpillStore {
+   public:
+    void Discard() override { throw SpillError("cannot truncate"); }
+  };
+};
+
+TEST(settlement, a_store_that_cannot_give_its_events_back_costs_memory_not_the_results) {
+  World w;
+  w.Person("P1", "1950-03-10");
+  w.Card("K1", "P1", 1);
+  w.Deposit("D1", "K1", "100.00", "2024-01-08T09:15:00+08:00");
+  StickySpill spill;
+  RunOptions options;
+  options.threads = 2;
+  options.spill = &spill;
+  auto r = w.Run("2024-B1", {}, testing::QingdaoPolicy(), options);
+  const auto* jan = FindCardMonth(r, w, "K1", "2024-01");
+  ASSERT_NE(jan, nullptr);
+  EXPECT_EQ(jan->status, kPaid);
+  EXPECT_EQ(r.totals.subsidies.ToString(), "50.00");
+}
+
 TEST(settlement, explain_walks_the_steps_in_order) {
   World w;
   w.Person("P1", "1964-02-10");

@@ -79,8 +79,10 @@ TEST(memory_spill_store, discard_gives_back_every_byte_and_appends_start_over) {
   MemorySpillStore store;
   const std::string big = Text(3'000'000, 7);  // three blocks
   store.Append(big.data(), big.size());
+  EXPECT_GE(store.HeldBytes(), big.size());
   store.Discard();
   EXPECT_EQ(store.size(), 0u);
+  EXPECT_EQ(store.HeldBytes(), 0u) << "the blocks are freed, not just forgotten";
   char byte;
   EXPECT_THROW(store.Read(0, &byte, 1), SpillError) << "the bytes are gone, not just hidden";
   EXPECT_EQ(store.Append("xyz", 3), 0u);
@@ -209,6 +211,26 @@ TEST(partitioned_spill, discard_empties_the_store_but_still_counts_what_was_spil
   const std::string late = Record(1, 99, 10);
   w.Append(1, late.data(), late.size());
   EXPECT_THROW(w.Flush(), std::logic_error) << "a record spilled after the discard would be lost";
+  EXPECT_EQ(store.size(), 0u) << "nor is it written into the store given back";
+}
+
+// A store whose Discard fails (a file system that refuses to truncate).
+class StickyStore : public MemorySpillStore {
+ public:
+  void Discard() override { throw SpillError("cannot truncate"); }
+};
+
+TEST(partitioned_spill, partitions_are_discarded_even_when_their_store_cannot_give_its_bytes_back) {
+  StickyStore store;
+  PartitionedSpill spill(&store, 1, 64);
+  {
+    PartitionedSpill::Writer w(&spill);
+    w.Append(0, "abc", 3);
+  }
+  EXPECT_THROW(spill.Discard(), SpillError);
+  EXPECT_TRUE(spill.discarded());
+  ByteBuffer bytes;
+  EXPECT_THROW(spill.ReadPartition(0, &bytes), std::logic_error);
 }
 
 TEST(partitioned_spill, records_are_never_split_between_extents_and_extents_fit_the_buffer) {
