@@ -130,7 +130,7 @@ measure() {
       extra="process_s=$seconds $(tail -1 "$out")"
       seconds=$(python3 -c "import json,sys; print(json.loads(sys.argv[1])['seconds'])" "$(tail -1 "$out")") ;;
     carecard*)
-      extra="$(tr '\n' ' ' <"$out" | sed 's/\t/ /g')" ;;
+      extra="minor_faults=$(sed -n 's/^\s*Minor (reclaiming a frame) page faults: //p' "$tv") $(tr '\n' ' ' <"$out" | sed 's/\t/ /g')" ;;
   esac
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$case" "$rep" "$seconds" "$rss" "$cpu" "$extra" >>"$results"
   log "$set $case #$rep: ${seconds}s (CPU ${cpu}s), peak RSS $((rss / 1024)) MiB"
@@ -270,8 +270,8 @@ for st in [s.split('=')[0] for s in sets if s.startswith('c')]:
     m = meta[st]; card_months = m['cards'] * 2
     print(f"\n## {st}: {m['cards']:,} cards, {m['txn_rows']:,} transaction rows ({m['all_rows']:,} rows in all), "
           f"{m['bytes'] / MiB:,.0f} MiB of CSV; medians of {reps}")
-    print(f"| run | median wall s | median CPU s | rows/s (txn, wall) | peak RSS MiB | bytes/card-month over 64 MiB | vs DuckDB | vs wc |")
-    print(f"|---|---|---|---|---|---|---|---|")
+    print(f"| run | median wall s | median CPU s | rows/s (txn, wall) | peak RSS MiB | bytes/card-month over 64 MiB | page faults | vs DuckDB | vs wc |")
+    print(f"|---|---|---|---|---|---|---|---|---|")
     dk, wc = med(st, 'duckdb_t2'), med(st, 'wc')
     for case, label in [('carecard_t1', 'carecard settle --threads 1'), ('carecard_t2', 'carecard settle --threads 2'),
                         ('duckdb_t2', 'DuckDB core aggregation, 2 threads'), ('wc', 'cat *.csv \\| wc -l')]:
@@ -283,7 +283,9 @@ for st in [s.split('=')[0] for s in sets if s.startswith('c')]:
         vs_wc = f"{t / wc:.2f}x" if wc and case.startswith('carecard') else ''
         pcm = f"{per_cm:,.0f}" if case.startswith('carecard') else ''
         cpu = med(st, case, 2)
-        print(f"| {label} | {t:.2f} | {cpu:.2f} | {m['txn_rows'] / t / 1e6:.2f} M | {rss / MiB:,.0f} | {pcm} | {vs_dk} | {vs_wc} |")
+        faults = [int(f.group(1)) for e in extra.get((st, case), []) for f in [re.search(r'minor_faults=(\d+)', e)] if f]
+        pf = f"{statistics.median(faults):,.0f}" if faults else ''
+        print(f"| {label} | {t:.2f} | {cpu:.2f} | {m['txn_rows'] / t / 1e6:.2f} M | {rss / MiB:,.0f} | {pcm} | {pf} | {vs_dk} | {vs_wc} |")
     t1, t2 = med(st, 'carecard_t1'), med(st, 'carecard_t2')
     if t1 and t2: print(f"\nthreads 2 vs 1 speed-up: {t1 / t2:.2f}x (target >= 1.7)")
     if dk and t2: print(f"carecard -t2 / DuckDB: {t2 / dk:.2f} (target <= 0.5); carecard -t2 / wc: {t2 / wc:.2f} (target <= 5)")
