@@ -131,12 +131,31 @@ void RegistryBuilder::Prefetch(InputKind kind, Cells c) const {
       break;
     case InputKind::kCards:
       reg_.card_ids.Prefetch(IdIndex::Hash(c[col::kCardNo]));
-      reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kCardPerson]));
+      if (near_person_streak_ < kSkipPrefetchAfter) reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kCardPerson]));
       break;
-    case InputKind::kAssessments: reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kAssessPerson])); break;
-    case InputKind::kEnrollments: reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kEnrollPerson])); break;
+    case InputKind::kAssessments:
+      if (near_person_streak_ < kSkipPrefetchAfter) reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kAssessPerson]));
+      break;
+    case InputKind::kEnrollments:
+      if (near_person_streak_ < kSkipPrefetchAfter) reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kEnrollPerson]));
+      break;
     default: break;
   }
+}
+
+int32_t RegistryBuilder::FindPerson(std::string_view id) {
+  const auto persons = static_cast<int64_t>(reg_.person_ids.size());
+  for (int64_t p = std::max<int64_t>(person_cursor_, 0); p <= int64_t{person_cursor_} + 2 && p < persons; ++p) {
+    if (SameId(reg_.person_ids.key(static_cast<int32_t>(p)), id)) {
+      person_cursor_ = static_cast<int32_t>(p);
+      near_person_streak_ = std::min(near_person_streak_ + 1, kSkipPrefetchAfter);
+      return person_cursor_;
+    }
+  }
+  near_person_streak_ = 0;
+  const int32_t p = reg_.person_ids.Find(id);
+  if (p >= 0) person_cursor_ = p;
+  return p;
 }
 
 void RegistryBuilder::Reserve(InputKind kind, size_t rows) {
@@ -293,7 +312,7 @@ bool RegistryBuilder::AddPerson(uint16_t file, int64_t line, Cells c) {
 
 bool RegistryBuilder::AddAssessment(uint16_t file, int64_t line, Cells c) {
   const std::string_view person = c[col::kAssessPerson];
-  const int32_t p = reg_.person_ids.Find(person);
+  const int32_t p = FindPerson(person);
   if (p < 0) {
     return Reject(ExceptionCode::kUnknownPerson, file, line, "person_id " + Quote(person) + " is not a known person", {}, person),
            false;
@@ -334,7 +353,7 @@ bool RegistryBuilder::AddCard(uint16_t file, int64_t line, Cells c) {
   if (reg_.card_ids.Find(card_no, card_hash) >= 0) {
     return Reject(ExceptionCode::kDuplicateId, file, line, "card_no " + Quote(card_no) + " seen before", card_no, person), false;
   }
-  const int32_t p = reg_.person_ids.Find(person);
+  const int32_t p = FindPerson(person);
   if (p < 0) {
     return Reject(ExceptionCode::kUnknownPerson, file, line, "person_id " + Quote(person) + " is not a known person", card_no,
                   person),
@@ -384,7 +403,7 @@ bool RegistryBuilder::AddCard(uint16_t file, int64_t line, Cells c) {
 
 bool RegistryBuilder::AddEnrollment(uint16_t file, int64_t line, Cells c) {
   const std::string_view person = c[col::kEnrollPerson];
-  const int32_t p = reg_.person_ids.Find(person);
+  const int32_t p = FindPerson(person);
   if (p < 0) {
     return Reject(ExceptionCode::kUnknownPerson, file, line, "person_id " + Quote(person) + " is not a known person", {}, person),
            false;

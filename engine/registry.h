@@ -200,8 +200,19 @@ class RegistryBuilder {
   void Reject(ExceptionCode code, uint16_t file, int64_t line, const std::string& detail, std::string_view card_no = {},
               std::string_view person_id = {}, int32_t month = -1);
   void Warn(ExceptionCode code, uint16_t file, int64_t line, const std::string& detail, std::string_view person_id);
+  // The index of person `id`, or -1. The files that refer to persons (cards,
+  // assessments, enrolments) mostly list them in persons.csv order, so the
+  // person last found and the next two are compared first (ids are unique: a
+  // key equal to `id` is its index) and the table, far larger than the caches
+  // at millions of persons, is probed only when none is the one.
+  int32_t FindPerson(std::string_view id);
+  // Consecutive FindPerson calls answered without the table; while there are
+  // kSkipPrefetchAfter of them, Prefetch leaves the person table alone.
+  static constexpr int kSkipPrefetchAfter = 16;
 
   YearMonth last_month_;
+  int32_t person_cursor_ = -1;
+  int near_person_streak_ = 0;
   ExceptionLog* log_;
   Registry reg_;
   IdIndex id_numbers_;               // normalised resident ids of elders, index = elder
