@@ -11,6 +11,7 @@
 #ifndef CARECARD_ENGINE_ID_INDEX_H_
 #define CARECARD_ENGINE_ID_INDEX_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -57,6 +58,17 @@ class IdIndex {
   // The index of `id`, or -1.
   int32_t Find(std::string_view id) const { return Find(id, Hash(id)); }
   int32_t Find(std::string_view id, uint64_t hash) const;
+  // The index of `id` among the keys [first, first + count) (clipped to the
+  // keys there are), or -1: no hash and no table slot, only keys beside each
+  // other, for callers that know where an id probably is (ids are unique, so
+  // a key equal to `id` is its index).
+  int32_t FindAmong(std::string_view id, int64_t first, int64_t count) const {
+    const int64_t end = std::min<int64_t>(first + count, static_cast<int64_t>(size()));
+    for (int64_t i = std::max<int64_t>(first, 0); i < end; ++i) {
+      if (SameId(key(static_cast<int32_t>(i)), id)) return static_cast<int32_t>(i);
+    }
+    return -1;
+  }
   // The index of `id`, inserting it when new (*inserted says which).
   int32_t Insert(std::string_view id, bool* inserted = nullptr) { return Insert(id, Hash(id), inserted); }
   int32_t Insert(std::string_view id, uint64_t hash, bool* inserted = nullptr);

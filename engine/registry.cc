@@ -131,31 +131,28 @@ void RegistryBuilder::Prefetch(InputKind kind, Cells c) const {
       break;
     case InputKind::kCards:
       reg_.card_ids.Prefetch(IdIndex::Hash(c[col::kCardNo]));
-      if (near_person_streak_ < kSkipPrefetchAfter) reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kCardPerson]));
+      PrefetchPerson(c[col::kCardPerson]);
       break;
-    case InputKind::kAssessments:
-      if (near_person_streak_ < kSkipPrefetchAfter) reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kAssessPerson]));
-      break;
-    case InputKind::kEnrollments:
-      if (near_person_streak_ < kSkipPrefetchAfter) reg_.person_ids.Prefetch(IdIndex::Hash(c[col::kEnrollPerson]));
-      break;
+    case InputKind::kAssessments: PrefetchPerson(c[col::kAssessPerson]); break;
+    case InputKind::kEnrollments: PrefetchPerson(c[col::kEnrollPerson]); break;
     default: break;
   }
 }
 
 int32_t RegistryBuilder::FindPerson(std::string_view id) {
-  const auto persons = static_cast<int64_t>(reg_.person_ids.size());
-  for (int64_t p = std::max<int64_t>(person_cursor_, 0); p <= int64_t{person_cursor_} + 2 && p < persons; ++p) {
-    if (SameId(reg_.person_ids.key(static_cast<int32_t>(p)), id)) {
-      person_cursor_ = static_cast<int32_t>(p);
-      near_person_streak_ = std::min(near_person_streak_ + 1, kSkipPrefetchAfter);
-      return person_cursor_;
-    }
+  if (const int32_t p = reg_.person_ids.FindAmong(id, person_cursor_, 3); p >= 0) {  // the last one, or the next two
+    person_cursor_ = p;
+    near_person_streak_ = std::min(near_person_streak_ + 1, kSkipPrefetchAfter);
+    return p;
   }
   near_person_streak_ = 0;
   const int32_t p = reg_.person_ids.Find(id);
   if (p >= 0) person_cursor_ = p;
   return p;
+}
+
+void RegistryBuilder::PrefetchPerson(std::string_view id) const {
+  if (near_person_streak_ < kSkipPrefetchAfter) reg_.person_ids.Prefetch(IdIndex::Hash(id));
 }
 
 void RegistryBuilder::Reserve(InputKind kind, size_t rows) {

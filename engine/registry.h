@@ -128,12 +128,8 @@ struct Registry {
   // card is usually one to three ahead: its key is beside the last one's,
   // where no hash or table slot has to be read.
   int32_t CardShortlyAfter(int32_t card, std::string_view card_no) const {
-    constexpr int32_t kAhead = 8;
-    const auto end = static_cast<int32_t>(std::min<size_t>(card_ids.size(), static_cast<size_t>(card) + kAhead + 1));
-    for (int32_t c = card + 1; c < end; ++c) {
-      if (SameId(card_ids.key(c), card_no)) return c;  // ids are unique: this is its index
-    }
-    return -1;
+    constexpr int64_t kAhead = 8;
+    return card_ids.FindAmong(card_no, int64_t{card} + 1, kAhead);
   }
   std::string_view center_id(int32_t center) const { return centers[static_cast<size_t>(center)].center_id; }
   std::string_view person_id(const Elder& e) const { return person_ids.key(e.person); }
@@ -206,6 +202,9 @@ class RegistryBuilder {
   // key equal to `id` is its index) and the table, far larger than the caches
   // at millions of persons, is probed only when none is the one.
   int32_t FindPerson(std::string_view id);
+  // Starts loading the table slot FindPerson would probe for `id`, unless the
+  // last finds came without the table.
+  void PrefetchPerson(std::string_view id) const;
   // Consecutive FindPerson calls answered without the table; while there are
   // kSkipPrefetchAfter of them, Prefetch leaves the person table alone.
   static constexpr int kSkipPrefetchAfter = 16;

@@ -137,6 +137,17 @@ TEST(id_index, reserve_then_insert_gives_the_indices_inserting_alone_gives) {
   EXPECT_EQ(reserved.Find("K-none"), -1);
 }
 
+TEST(id_index, find_among_looks_only_at_the_keys_it_is_given) {
+  IdIndex ids;
+  for (int i = 0; i < 5; ++i) ids.Insert(CardNo(i));
+  EXPECT_EQ(ids.FindAmong(CardNo(2), 1, 3), 2);
+  EXPECT_EQ(ids.FindAmong(CardNo(0), 1, 3), -1);   // before the range: not looked at
+  EXPECT_EQ(ids.FindAmong(CardNo(4), 1, 3), -1);   // after it
+  EXPECT_EQ(ids.FindAmong(CardNo(0), -1, 2), 0);   // a range starting before the first key is clipped
+  EXPECT_EQ(ids.FindAmong(CardNo(4), 3, 100), 4);  // and one running past the last
+  EXPECT_EQ(ids.FindAmong(CardNo(9), 0, 100), -1);
+}
+
 TEST(id_index, a_hash_computed_once_finds_the_same_key_as_the_id_alone) {
   IdIndex ids;
   const uint64_t h1 = IdIndex::Hash("K1");
