@@ -130,6 +130,9 @@ int TxnClass(TxnKind k) {
 
 // One event of a card while it is settled.
 struct Event {
+  // From the decoded view: `Event e{}` would first zero all 104 bytes (a `rep stos`
+  // per row, 17 % of SettleCard's samples) before every field is set anyway.
+  explicit Event(const EventView& view) : v(view) {}
   EventView v;
   Date local;       // in the policy's zone
   YearMonth month;  // of `local`
@@ -208,8 +211,7 @@ class PartitionSettler {
     index_.clear();
     indexed_ = 0;
     for (const char* r : records) {
-      Event& e = events_.emplace_back();
-      e.v = EventView::Decode(r);
+      Event& e = events_.emplace_back(EventView::Decode(r));
       e.local = e.v.h.at().LocalDate(ctx_.zone);
       // A card's rows fall in a few months: the month of the last row is the likely one.
       if (!(month_start_ <= e.local && e.local < month_end_)) {

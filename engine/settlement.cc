@@ -1,6 +1,7 @@
 #include "engine/settlement.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <chrono>
 #include <map>
@@ -145,6 +146,9 @@ struct SettlementRun::Impl {
   std::unique_ptr<RowArchive> archive;
   Worker* push_worker = nullptr;
   std::vector<std::string_view> canonical;
+  // PrefetchRegistryRow's cells, kept: a local array of views would be zeroed
+  // on every row (a `rep stos`, half of that function's samples).
+  std::array<std::string_view, 8> prefetch_cells;
 
   Worker* MakeWorker() {
     std::vector<const TxnFile*> files;
@@ -215,10 +219,10 @@ void SettlementRun::PrefetchRegistryRow(uint16_t file, Cells cells) {
   Impl& s = *impl_;
   if (cells.size() != s.widths[file]) return;
   const auto& column_of = s.columns[file];
-  std::string_view canonical[8];
-  if (column_of.size() > 8) return;
+  std::array<std::string_view, 8>& canonical = s.prefetch_cells;
+  if (column_of.size() > canonical.size()) return;
   for (size_t i = 0; i < column_of.size(); ++i) canonical[i] = cells[static_cast<size_t>(column_of[i])];
-  s.builder->Prefetch(s.kinds[file], Cells(canonical, column_of.size()));
+  s.builder->Prefetch(s.kinds[file], Cells(canonical.data(), column_of.size()));
 }
 
 RowOutcome SettlementRun::AddRegistryRow(uint16_t file, int64_t line, Cells cells) {
