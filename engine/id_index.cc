@@ -79,4 +79,41 @@ void IdIndex::ReleaseLookup() {
   start_.shrink_to_fit();
 }
 
+bool InlineIdMap::Build(const std::vector<std::string_view>& keys, const std::vector<int32_t>& values) {
+  slots_.clear();
+  mask_ = 0;
+  if (keys.size() != values.size() || keys.size() > kMaxKeys) return false;
+  size_t capacity = 16;
+  while (capacity < 2 * keys.size()) capacity *= 2;  // at most half full
+  std::vector<Slot> slots(capacity);
+  const size_t mask = capacity - 1;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const std::string_view key = keys[k];
+    if (key.empty() || key.size() > kMaxKeyBytes) return false;
+    const uint64_t hash = IdIndex::Hash(key);
+    size_t i = static_cast<size_t>(hash) & mask;
+    for (; slots[i].length != 0; i = (i + 1) & mask) {
+      if (std::string_view(slots[i].key, slots[i].length) == key) return false;  // a key twice: which value?
+    }
+    slots[i].tag = static_cast<uint32_t>(hash >> 32);
+    slots[i].value = values[k];
+    slots[i].length = static_cast<uint8_t>(key.size());
+    std::memcpy(slots[i].key, key.data(), key.size());
+  }
+  slots_ = std::move(slots);
+  mask_ = mask;
+  return true;
+}
+
+int32_t InlineIdMap::Find(std::string_view id) const {
+  if (slots_.empty() || id.empty() || id.size() > kMaxKeyBytes) return -1;
+  const uint64_t hash = IdIndex::Hash(id);
+  const auto tag = static_cast<uint32_t>(hash >> 32);
+  for (size_t i = static_cast<size_t>(hash) & mask_;; i = (i + 1) & mask_) {
+    const Slot& slot = slots_[i];
+    if (slot.length == 0) return -1;
+    if (slot.tag == tag && SameId(std::string_view(slot.key, slot.length), id)) return slot.value;
+  }
+}
+
 }  // namespace carecard

@@ -115,7 +115,8 @@ size_t Registry::MemoryBytes() const {
              elders.capacity() * sizeof(Elder) + card_ids.MemoryBytes() + cards.capacity() * sizeof(Card) +
              assessments.capacity() * sizeof(Assessment) + enrollments.capacity() * sizeof(Enrollment) +
              elder_cards.capacity() * 4 + institution_ids.MemoryBytes() +
-             platform_balances.capacity() * sizeof(PlatformBalance) + card_balances_begin.capacity() * 4;
+             platform_balances.capacity() * sizeof(PlatformBalance) + card_balances_begin.capacity() * 4 +
+             serving_by_station.MemoryBytes();
   return n;
 }
 
@@ -539,6 +540,24 @@ Registry RegistryBuilder::Finish() {
     reg_.card_balances_begin.assign(reg_.cards.size() + 1, 0);
     for (const auto& pb : reg_.platform_balances) ++reg_.card_balances_begin[static_cast<size_t>(pb.card) + 1];
     for (size_t i = 1; i < reg_.card_balances_begin.size(); ++i) reg_.card_balances_begin[i] += reg_.card_balances_begin[i - 1];
+  }
+  // Stations first: a centre id that is also a station id serves as the station.
+  {
+    std::vector<std::string_view> keys;
+    std::vector<int32_t> serving;
+    keys.reserve(reg_.station_ids.size() + reg_.center_ids.size());
+    serving.reserve(keys.capacity());
+    for (size_t s = 0; s < reg_.station_ids.size(); ++s) {
+      keys.push_back(reg_.station_ids.key(static_cast<int32_t>(s)));
+      serving.push_back(reg_.station_center[s]);
+    }
+    for (size_t c = 0; c < reg_.center_ids.size(); ++c) {
+      const std::string_view id = reg_.center_ids.key(static_cast<int32_t>(c));
+      if (reg_.station_ids.Find(id) >= 0) continue;
+      keys.push_back(id);
+      serving.push_back(static_cast<int32_t>(c));
+    }
+    reg_.serving_by_station.Build(keys, serving);  // when it cannot, ServingCenter uses the two tables
   }
   // Growth left up to half of some vectors unused: the registry lives for the whole run.
   reg_.elders.shrink_to_fit();

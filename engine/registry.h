@@ -157,8 +157,12 @@ struct Registry {
     const auto c = static_cast<size_t>(card);
     return {platform_balances.data() + card_balances_begin[c], card_balances_begin[c + 1] - card_balances_begin[c]};
   }
+  // The same answers as ServingCenter's two tables, built by RegistryBuilder::Finish
+  // (empty before, or when an id is too long for it): one cache line a lookup.
+  InlineIdMap serving_by_station;
   // The centre serving at `station_id` (a station, or a centre serving directly), or -1.
   int32_t ServingCenter(std::string_view station_id) const {
+    if (!serving_by_station.empty()) return serving_by_station.Find(station_id);
     if (const int32_t s = station_ids.Find(station_id); s >= 0) return station_center[static_cast<size_t>(s)];
     return center_ids.Find(station_id);
   }

@@ -296,5 +296,48 @@ TEST(recent_ids, finds_each_of_the_last_n_ids_put_and_forgets_the_oldest) {
   EXPECT_EQ(*recent.Find("C00027S07"), 7);
 }
 
+TEST(inline_id_map, finds_every_key_with_its_value_and_nothing_else) {
+  // Station-like ids of every length the map holds, bytes beyond ASCII among them.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 6000; ++i) ids.push_back("C" + std::to_string(i % 1000) + "S" + std::to_string(i));
+  ids.push_back("站");
+  ids.push_back(std::string(InlineIdMap::kMaxKeyBytes, 'z'));
+  ids.push_back("q");
+  std::vector<std::string_view> keys(ids.begin(), ids.end());
+  std::vector<int32_t> values;
+  for (size_t i = 0; i < ids.size(); ++i) values.push_back(static_cast<int32_t>(i * 7 % 1000));
+  InlineIdMap map;
+  EXPECT_TRUE(map.empty());
+  ASSERT_TRUE(map.Build(keys, values));
+  EXPECT_FALSE(map.empty());
+  for (size_t i = 0; i < ids.size(); ++i) ASSERT_EQ(map.Find(ids[i]), values[i]) << ids[i];
+  // Prefixes, extensions, other cases, the empty id and ids longer than any key are absent.
+  EXPECT_EQ(map.Find("C1S"), -1);
+  EXPECT_EQ(map.Find("C1S10010"), -1);
+  EXPECT_EQ(map.Find("c1S1"), -1);
+  EXPECT_EQ(map.Find(""), -1);
+  EXPECT_EQ(map.Find(std::string(InlineIdMap::kMaxKeyBytes + 1, 'z')), -1);
+  EXPECT_EQ(map.Find(std::string_view("q\0", 2)), -1);
+  EXPECT_GE(map.MemoryBytes(), 2 * ids.size() * 32);  // at most half full
+}
+
+TEST(inline_id_map, refuses_keys_it_cannot_hold_and_is_then_empty) {
+  InlineIdMap map;
+  ASSERT_TRUE(map.Build({"S1", "S2"}, {1, 2}));
+  const std::string long_key(InlineIdMap::kMaxKeyBytes + 1, 'k');
+  EXPECT_FALSE(map.Build({"S1", long_key}, {1, 2}));  // too long
+  EXPECT_TRUE(map.empty());
+  ASSERT_TRUE(map.Build({"S1"}, {1}));
+  EXPECT_FALSE(map.Build({"S1", ""}, {1, 2}));  // empty
+  EXPECT_TRUE(map.empty());
+  EXPECT_FALSE(map.Build({"S1", "S2", "S1"}, {1, 2, 3}));  // a key twice
+  EXPECT_TRUE(map.empty());
+  EXPECT_FALSE(map.Build({"S1", "S2"}, {1}));  // a key without its value
+  EXPECT_TRUE(map.empty());
+  ASSERT_TRUE(map.Build({}, {}));  // no keys: a map that finds nothing
+  EXPECT_FALSE(map.empty());
+  EXPECT_EQ(map.Find("S1"), -1);
+}
+
 }  // namespace
 }  // namespace carecard

@@ -286,6 +286,40 @@ TEST(intake, stations_resolve_as_the_registry_says_whatever_the_lookup_cache_rem
   EXPECT_EQ(expected.size(), 4u);  // home and away visits at both centres
 }
 
+// ServingCenter answers from a map built with the registry (InlineIdMap), or
+// from the station and centre tables when an id is too long for that map: the
+// same answers either way, and a centre id that is also a station id serves as
+// that station (stations first).
+TEST(intake, stations_resolve_the_same_whether_or_not_their_ids_fit_the_inline_map) {
+  for (const bool long_id : {false, true}) {
+    World w;
+    w.stations.push_back({"C01", "C02", "村", "站"});  // a station of C02 named as centre C01
+    const std::string far = long_id ? "C02-A-STATION-WITH-A-LONG-ID" : "C02S77";
+    ASSERT_EQ(far.size() > InlineIdMap::kMaxKeyBytes, long_id);
+    w.stations.push_back({far, "C02", "村", "站"});
+    w.Person("P1", "1950-03-10");
+    w.Card("K1", "P1", 1, "2022-06-01", "", "C01");
+    w.Consume("X1", "K1", "1.00", "2024-01-10T10:00:00+08:00", "C01");  // the station: C02 serves
+    w.Consume("X2", "K1", "2.00", "2024-01-10T11:00:00+08:00", far);
+    w.Consume("X3", "K1", "4.00", "2024-01-10T12:00:00+08:00", "C02");  // the centre in person
+    w.Consume("X4", "K1", "8.00", "2024-01-10T13:00:00+08:00", far + "X");
+    w.Consume("X5", "K1", "16.00", "2024-01-10T14:00:00+08:00", "C0");
+    auto r = w.Build(YearMonth::Of(2024, 2));
+    SCOPED_TRACE(long_id ? "a long station id: the two tables" : "short ids: the inline map");
+    EXPECT_EQ(r.registry.serving_by_station.empty(), long_id);
+    EXPECT_EQ(r.registry.ServingCenter("C01"), 1);
+    EXPECT_EQ(r.registry.ServingCenter(far), 1);
+    EXPECT_EQ(r.registry.ServingCenter("C02"), 1);
+    EXPECT_EQ(r.registry.ServingCenter(far + "X"), -1);
+    EXPECT_EQ(r.registry.ServingCenter(""), -1);
+    EXPECT_EQ(CountCode(r.exceptions, "unknown_station"), 2);
+    std::map<std::pair<std::string, std::string>, Money> got;
+    for (const auto& line : r.consumption_by_center) got[{line.serving_center_id, line.home_center_id}] += line.amount;
+    const std::map<std::pair<std::string, std::string>, Money> expected = {{{"C02", "C01"}, Money::FromFen(700)}};
+    EXPECT_EQ(got, expected);
+  }
+}
+
 TEST(intake, identity_checks_follow_the_national_standards) {
   EXPECT_TRUE(IsValidResidentId("37028319380909059X"));
   EXPECT_TRUE(IsValidResidentId("37028319380909059x"));
