@@ -5,10 +5,12 @@
 #   bench/run.sh --large         # also 2,000,000 cards (~40M rows, ~3.6 GB of disk): scaling figures
 #   bench/run.sh --history       # also 24 periods of 20,000 cards: cost of the 1st vs the 24th period
 #   bench/run.sh --micro         # also the Google Benchmark micro-benchmarks (bench/micro)
+#   bench/run.sh --probe         # also what first touches of memory cost here (on with --large)
 #
 # Environment: CARECARD_BENCH_DATA=DIR keeps the data sets elsewhere (default bench/data).
 # Options: --reps N (default 3; medians are reported), --cards N (default 200000),
-#          --history-cards N (default 20000), --no-duckdb, --only-extra (skip the main comparison).
+#          --history-cards N (default 20000), --no-duckdb, --only-extra (skip the main comparison),
+#          --no-probe (skip the first-touch probe that --large turns on).
 # Builds carecard in Release into build-bench/ (ninja -j2) when needed, generates the data sets
 # once into bench/data/ (ignored by git), installs DuckDB's npm package into bench/node_modules
 # when missing (a benchmark peer only: carecard never loads it), and prints a table of medians.
@@ -31,6 +33,7 @@ duckdb=1
 main=1
 history_cards=20000
 large_cards=2000000
+probe=-1  # -1: with --large
 
 while (($#)); do
   case "$1" in
@@ -38,11 +41,13 @@ while (($#)); do
     --history) history=1 ;;
     --micro) micro=1 ;;
     --no-duckdb) duckdb=0 ;;
+    --probe) probe=1 ;;
+    --no-probe) probe=0 ;;
     --only-extra) main=0 ;;
     --reps) reps="$2"; shift ;;
     --cards) cards="$2"; shift ;;
     --history-cards) history_cards="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 1 ;;
   esac
   shift
@@ -140,24 +145,31 @@ settle_cmd() {  # settle_cmd DATA BOOK PERIOD THREADS [--close]: the command lin
   cmd=("$carecard" settle --data "$1" --rules "$rules" --book "$2" --period "$3" --threads "$4" "${@:5}")
 }
 
-# compare SET DIR: the three-way comparison on one data set, repeated $reps times, interleaved.
+# compare SET=DIR...: the three-way comparison, repeated $reps times. Each repetition runs every
+# set in turn (wc, carecard --threads 1, --threads 2, DuckDB on one set, then the next set), so
+# that the machine's drift over the minutes of a run (±30 % seen here, other tenants of the host)
+# falls on both sides of the scaling figure instead of on one set. Each set is read once, untimed,
+# just before its turn: pages the guest dropped while the other set ran are back before `wc`.
 compare() {
-  local set="$1" dir="$2"
-  log "warming the page cache for $set"
-  cat "$dir"/*.csv >/dev/null
+  local rep entry set dir t
   for ((rep = 1; rep <= reps; rep++)); do
-    measure "$set" wc "$rep" bash -c "cat '$dir'/*.csv | wc -l"
-    for t in 1 2; do
-      rm -rf "$work/book-$set"
-      settle_cmd "$dir" "$work/book-$set" 2024-B1 "$t"
-      measure "$set" "carecard_t$t" "$rep" "${cmd[@]}"
+    for entry in "$@"; do
+      set="${entry%%=*}" dir="${entry#*=}"
+      log "reading $set once (untimed) before repetition $rep"
+      cat "$dir"/*.csv >/dev/null
+      measure "$set" wc "$rep" bash -c "cat '$dir'/*.csv | wc -l"
+      for t in 1 2; do
+        rm -rf "$work/book-$set"
+        settle_cmd "$dir" "$work/book-$set" 2024-B1 "$t"
+        measure "$set" "carecard_t$t" "$rep" "${cmd[@]}"
+      done
+      if ((duckdb)); then
+        rm -rf "$work/duckdb-$set"
+        measure "$set" duckdb_t2 "$rep" node "$here/duckdb_run.mjs" --data "$dir" --out "$work/duckdb-$set" --threads 2
+      fi
+      rm -rf "$work/book-$set" "$work/duckdb-$set"
     done
-    if ((duckdb)); then
-      rm -rf "$work/duckdb-$set"
-      measure "$set" duckdb_t2 "$rep" node "$here/duckdb_run.mjs" --data "$dir" --out "$work/duckdb-$set" --threads 2
-    fi
   done
-  rm -rf "$work/book-$set" "$work/duckdb-$set"
 }
 
 sets=()
@@ -165,13 +177,12 @@ if ((main)); then
   small="$data/c$cards"
   gen_once "$small" "$cards" 2024-01:2024-02
   sets+=("c$cards=$small")
-  compare "c$cards" "$small"
   if ((large)); then
     big="$data/c$large_cards"
     gen_once "$big" "$large_cards" 2024-01:2024-02
     sets+=("c$large_cards=$big")
-    compare "c$large_cards" "$big"
   fi
+  compare "${sets[@]}"
 fi
 
 # --- history: 24 periods ----------------------------------------------------------------
@@ -224,6 +235,43 @@ if ((history)); then
   rm -rf "$work"/hview-* "$work/hbook1"
 fi
 
+# --- first touches of memory ---------------------------------------------------------------
+# How much a page the program touches for the first time costs on this machine, by amount. On a
+# VM that hands freed memory back to its host (virtio-balloon free page reporting), the first few
+# hundred MiB come from pages the guest still holds and cost what zeroing costs; beyond them,
+# every page faults on the host too, and a run that needs 2 GB of new memory pays for it far more
+# than ten times what a run needing 200 MB pays (bench/README.md, "First touches of memory").
+# Measured with dd into a new file beside the books (its page cache is what a spill and the
+# output files take), after 12 s idle (cold) and right after freeing as much (warm); each file is
+# deleted at once, so hardly anything reaches the disk. Runs after the timed runs, never between.
+((probe < 0)) && probe=$large
+probe_results="$results_dir/$stamp-probe.tsv"
+if ((probe)); then
+  probe_mib=(256 512 1024 2048)
+  if (($(free_mb "$work") < 2 * 2048 + 100)); then
+    log "skipping the first-touch probe: it needs ~4.2 GB free in $work"
+  else
+    log "probing first touches of memory (~1 minute: 12 s idle before each cold write)"
+    probe_file="$work/probe.bin"
+    probe_write() {  # probe_write MIB: milliseconds to write MIB MiB into a new file
+      local t0 t1
+      t0=$(date +%s%N)
+      dd if=/dev/zero of="$probe_file" bs=1M count="$1" status=none
+      t1=$(date +%s%N)
+      rm -f "$probe_file"
+      echo $(((t1 - t0) / 1000000))
+    }
+    printf 'mib\tcold_ms\twarm_ms\n' >"$probe_results"
+    for mib in "${probe_mib[@]}"; do
+      sleep 12
+      cold=$(probe_write "$mib")
+      warm=$(probe_write "$mib")  # the same amount was freed a moment ago
+      printf '%s\t%s\t%s\n' "$mib" "$cold" "$warm" >>"$probe_results"
+      log "first touch of $mib MiB: ${cold} ms cold, ${warm} ms warm"
+    done
+  fi
+fi
+
 # --- micro-benchmarks -------------------------------------------------------------------------
 if ((micro)); then
   log "running the Google Benchmark micro-benchmarks"
@@ -244,9 +292,9 @@ summary="$results_dir/$stamp.txt"
   fi
   echo "carecard benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $label"
   echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/^Mem:/ { print $2 }') GiB; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-  python3 - "$results" "$reps" "${sets[@]}" <<'PY'
-import sys, statistics, collections, re
-path, reps, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+  python3 - "$results" "$reps" "$probe_results" "${sets[@]}" <<'PY'
+import sys, statistics, collections, re, os
+path, reps, probe_path, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
 meta = {}
 for s in sets:
     name, d = s.split('=', 1)
@@ -326,6 +374,18 @@ for st in hist:
     if closes:
         print("closing runs (one each, --threads 2): " + ", ".join(
             f"p{k[1][7:]} {rows[k][0][0]:.2f}s" for k in closes))
+if os.path.exists(probe_path):
+    probe = [tuple(int(x) for x in line.split('\t')) for line in list(open(probe_path))[1:] if line.strip()]
+    if probe:
+        print("\n## first touches of memory on this machine (dd into a new file: cold after 12 s idle, warm right after freeing as much)")
+        print("| MiB | cold ms | warm ms | cold ns per 4 KiB page | cold / warm |")
+        print("|---|---|---|---|---|")
+        for mib, cold, warm in probe:
+            print(f"| {mib:,} | {cold:,} | {warm:,} | {cold * 1e6 / (mib * 256):,.0f} | {cold / max(warm, 1):.1f}x |")
+        (m0, c0, _), (m1, c1, _) = probe[0], probe[-1]
+        print(f"\ncold: {m1 / m0:.0f}x the memory took {c1 / max(c0, 1):.1f}x the time. A run's own code can scale "
+              f"linearly and the run still not, when the larger run needs more new memory than the guest keeps "
+              f"warm (bench/README.md, \"First touches of memory\").")
 PY
 } | tee "$summary"
 log "results: $results, summary: $summary"
