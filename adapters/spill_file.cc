@@ -164,4 +164,19 @@ void FileSpillStore::Discard() {
   }
 }
 
+void FileSpillStore::Forget(uint64_t locator, uint64_t n) {
+  const uint64_t lane = locator >> kOffsetBits;
+  if (lane >= kLanes) return;
+  const uint64_t offset = locator & ((uint64_t{1} << kOffsetBits) - 1);
+  // Whole pages only: the first and last may hold bytes that are still wanted.
+  constexpr uint64_t kPage = 4096;
+  const uint64_t from = (offset + kPage - 1) / kPage * kPage;
+  const uint64_t to = (offset + n) / kPage * kPage;
+  if (to <= from) return;
+  std::lock_guard<std::mutex> lock(lanes_[lane].mutex);
+  // A hint: when the file system cannot, the pages stay, and nothing else changes.
+  (void)::fallocate(lanes_[lane].fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(from),
+                    static_cast<off_t>(to - from));
+}
+
 }  // namespace carecard

@@ -35,6 +35,11 @@ class FileSpillStore : public SpillStore {
   std::unique_ptr<SpillStore> NewStore() const override;
   // Truncates every lane to nothing: the page cache lets go of its pages at once.
   void Discard() override;
+  // Punches a hole (FALLOC_FL_PUNCH_HOLE) over the whole pages of the range:
+  // the page cache lets go of them at once, and the lane keeps its size, so
+  // the offsets of everything else stay valid. Errors (a file system without
+  // hole punching) leave the pages where they are.
+  void Forget(uint64_t offset, uint64_t n) override;
   // What the lanes take on disk or in the page cache now (their blocks).
   uint64_t AllocatedBytes() const;
 

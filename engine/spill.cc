@@ -117,6 +117,33 @@ void PartitionedSpill::Discard() {
   store_->Discard();
 }
 
+void PartitionedSpill::Forget() {
+  std::vector<Extent> all;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t count = 0;
+    for (const auto& e : extents_) count += e.size();
+    all.reserve(count);
+    for (auto& e : extents_) {
+      all.insert(all.end(), e.begin(), e.end());
+      std::vector<Extent>().swap(e);
+    }
+    discarded_ = true;
+  }
+  // A writer's batch is one append of many extents end to end: one range each,
+  // so that the pages shared by neighbouring extents are given back too.
+  std::sort(all.begin(), all.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  uint64_t start = 0, end = 0;
+  for (const Extent& e : all) {
+    if (e.offset != end) {
+      if (end > start) store_->Forget(start, end - start);
+      start = e.offset;
+    }
+    end = e.offset + e.bytes;
+  }
+  if (end > start) store_->Forget(start, end - start);
+}
+
 bool PartitionedSpill::discarded() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return discarded_;

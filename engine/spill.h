@@ -84,6 +84,17 @@ class SpillStore {
   // files). The offsets handed out before are void; appends start again. Not
   // concurrent with any other call. Throws SpillError.
   virtual void Discard() = 0;
+  // The bytes [offset, offset + n), laid down by earlier appends, will not be
+  // read again, while the rest of the store lives on: a store may give back
+  // the memory or disk of the whole pages among them now, so that the next
+  // phase's first touches reuse them (see Discard). A hint, never a failure:
+  // a store that cannot (MemorySpillStore, whose blocks mix records of
+  // several owners; a file system without hole punching) keeps them. Reading
+  // forgotten bytes gives unspecified bytes. Not concurrent with any other call.
+  virtual void Forget(uint64_t offset, uint64_t n) {
+    (void)offset;
+    (void)n;
+  }
 };
 
 // Keeps the bytes in memory, in blocks (no reallocation of what was written).
@@ -181,6 +192,12 @@ class PartitionedSpill {
   // these partitions, and every writer has flushed for the last time. The
   // partitions are discarded even when the store's Discard throws.
   void Discard();
+  // Every partition has been read for the last time, but the store holds
+  // other records too (a run's exceptions live beside its txn-id records):
+  // the store is told to Forget each run of adjacent extents, and later reads
+  // and writes are refused as after Discard. REQUIRES: every writer has
+  // flushed for the last time.
+  void Forget();
   bool discarded() const;
 
  private:

@@ -258,6 +258,31 @@ TEST(file_spill_store, discard_truncates_every_lane_and_gives_its_disk_back) {
   EXPECT_EQ(ReadBack(*store, at, 5), "again");
 }
 
+TEST(file_spill_store, forget_gives_back_the_whole_pages_of_a_range_and_keeps_every_other_byte) {
+  TempDir dir;
+  auto store = MakeStore(dir);
+  ASSERT_NE(store, nullptr);
+  // One lane: [100 bytes kept][8 MiB forgotten][100 bytes kept], not aligned to pages.
+  const std::string head = Text(100, 1), body = Text(8 << 20, 2), tail = Text(100, 3);
+  const SpillPiece pieces[] = {{head.data(), head.size()}, {body.data(), body.size()}, {tail.data(), tail.size()}};
+  const uint64_t at = store->AppendAll(pieces);
+  const uint64_t allocated = store->AllocatedBytes();
+  ASSERT_GE(allocated, 8u << 20);
+
+  store->Forget(at + head.size(), body.size());
+
+  EXPECT_LE(store->AllocatedBytes(), allocated - (8u << 20) + 2 * 4096) << "every whole page of the range is given back";
+  EXPECT_EQ(store->size(), head.size() + body.size() + tail.size()) << "the lane keeps its size: later offsets stay valid";
+  EXPECT_EQ(ReadBack(*store, at, head.size()), head) << "the page the range starts in is kept";
+  EXPECT_EQ(ReadBack(*store, at + head.size() + body.size(), tail.size()), tail) << "and the page it ends in";
+  const uint64_t next = store->Append("next", 4);
+  EXPECT_EQ(ReadBack(*store, next, 4), "next");
+  EXPECT_EQ(next, at + head.size() + body.size() + tail.size()) << "appends go on after the hole";
+
+  store->Forget(next, 4);  // less than a page: nothing to give back
+  EXPECT_EQ(ReadBack(*store, next, 4), "next");
+}
+
 TEST(file_spill_store, a_new_store_is_another_unnamed_file_in_the_same_folder) {
   TempDir dir;
   auto store = MakeStore(dir);

@@ -233,6 +233,49 @@ TEST(partitioned_spill, partitions_are_discarded_even_when_their_store_cannot_gi
   EXPECT_THROW(spill.ReadPartition(0, &bytes), std::logic_error);
 }
 
+// A store that records what it is told to forget.
+class ForgetfulStore : public MemorySpillStore {
+ public:
+  void Forget(uint64_t offset, uint64_t n) override { forgotten.emplace_back(offset, n); }
+  std::vector<std::pair<uint64_t, uint64_t>> forgotten;
+};
+
+TEST(partitioned_spill, forget_hands_the_store_each_run_of_adjacent_extents_and_keeps_its_other_records) {
+  ForgetfulStore store;
+  PartitionedSpill spill(&store, 3, 16);
+  const uint64_t before = store.Append("exception-a", 11);  // another owner's records, around the spill's
+  {
+    PartitionedSpill::Writer w(&spill);
+    for (int i = 0; i < 30; ++i) {
+      const std::string r = Record(static_cast<uint32_t>(i % 3), i, 6);
+      w.Append(static_cast<uint32_t>(i % 3), r.data(), r.size());
+    }
+  }  // one batch: its extents lie end to end
+  const uint64_t between = store.Append("exception-b", 11);
+  {
+    PartitionedSpill::Writer w(&spill);
+    const std::string r = Record(2, 99, 6);
+    w.Append(2, r.data(), r.size());
+  }
+  const uint64_t spilled = spill.TotalBytes();
+  spill.Forget();
+
+  // Two runs, the other owner's bytes between them untouched.
+  ASSERT_EQ(store.forgotten.size(), 2u);
+  EXPECT_EQ(store.forgotten[0].first, before + 11);
+  EXPECT_EQ(store.forgotten[0].first + store.forgotten[0].second, between);
+  EXPECT_EQ(store.forgotten[1].first, between + 11);
+  EXPECT_EQ(store.forgotten[0].second + store.forgotten[1].second, spilled);
+  EXPECT_EQ(ReadBack(store, before, 11), "exception-a");
+  EXPECT_EQ(ReadBack(store, between, 11), "exception-b");
+
+  // As after Discard: the spill still counts its bytes, and refuses to read or take more.
+  EXPECT_TRUE(spill.discarded());
+  EXPECT_EQ(spill.TotalBytes(), spilled);
+  ByteBuffer bytes;
+  EXPECT_THROW(spill.ReadPartition(0, &bytes), std::logic_error) << "its extents would name forgotten bytes";
+}
+
 TEST(partitioned_spill, records_are_never_split_between_extents_and_extents_fit_the_buffer) {
   MemorySpillStore store;
   constexpr size_t kBuffer = 50;
