@@ -133,6 +133,11 @@ void PartitionedSpill::Forget() {
   // A writer's batch is one append of many extents end to end: one range each,
   // so that the pages shared by neighbouring extents are given back too.
   std::sort(all.begin(), all.end(), [](const Extent& a, const Extent& b) { return a.offset < b.offset; });
+  // Forgetting is the one spill operation that destroys bytes: extents that
+  // overlapped would take other records' bytes along, so none is forgotten then.
+  for (size_t i = 1; i < all.size(); ++i) {
+    if (all[i].offset < all[i - 1].offset + all[i - 1].bytes) throw std::logic_error("two extents of a spill overlap");
+  }
   uint64_t start = 0, end = 0;
   for (const Extent& e : all) {
     if (e.offset != end) {

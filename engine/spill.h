@@ -196,7 +196,9 @@ class PartitionedSpill {
   // other records too (a run's exceptions live beside its txn-id records):
   // the store is told to Forget each run of adjacent extents, and later reads
   // and writes are refused as after Discard. REQUIRES: every writer has
-  // flushed for the last time.
+  // flushed for the last time. Asserts that no two extents overlap (a hole
+  // punched over one would destroy the other's bytes): std::logic_error, and
+  // nothing forgotten, if they do.
   void Forget();
   bool discarded() const;
 
