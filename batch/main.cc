@@ -54,7 +54,10 @@ int main(int argc, char** argv) {
   settle_out_opt->needs(settle_db_opt);
   settle_cmd->add_option("--period", settle.period, "payout period, e.g. 2024-B1")->required();
   settle_cmd->add_flag("--close", settle.close, "close the period: its files become final");
-  settle_cmd->add_option("--threads", settle.threads, "worker threads")->check(CLI::Range(1, kMaxThreads));
+  settle.threads = DefaultThreadCount(UsableCpus());
+  settle_cmd->add_option("--threads", settle.threads, "worker threads; default: the CPUs this process may use, at most 8")
+      ->check(CLI::Range(1, kMaxThreads))
+      ->capture_default_str();
   settle_cmd->add_option("--temp-dir", settle.temp_dir,
                          "folder for the run's spilled records (an unnamed temporary file); default: the book folder");
   settle_cmd->add_option("--sign-key", settle.sign_key, "sign the manifest with this Ed25519 secret key (carecard keygen)");
@@ -98,6 +101,10 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--book", verify.book_dir)->required();
   verify_cmd->add_option("--period", verify.period)->required();
   verify_cmd->add_option("--pubkey", verify.pubkey, "check the manifest's signature with this public key");
+  verify.threads = DefaultThreadCount(UsableCpus());
+  verify_cmd->add_option("--threads", verify.threads, "worker threads; default: the CPUs this process may use, at most 8")
+      ->check(CLI::Range(1, kMaxThreads))
+      ->capture_default_str();
 
   std::string keygen_out;
   auto* keygen_cmd = app.add_subcommand("keygen", "make an Ed25519 key pair for signing manifests");

@@ -1,5 +1,6 @@
 #include "batch/settle_command.h"
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <mutex>
 #include <new>
 #include <stdexcept>
+#include <thread>
 #include <type_traits>
 #include <nlohmann/json.hpp>
 
@@ -82,6 +84,48 @@ RunTuning RunTuning::Clamped() const {
   t.block_bytes = std::clamp<size_t>(t.block_bytes, kMaxRowBytes + 8, size_t{64} << 20);  // a block holds a whole row
   t.render_rows = std::clamp<size_t>(t.render_rows, 1, size_t{1} << 20);
   return t;
+}
+
+std::optional<int> CpusOfCgroupQuota(std::string_view cpu_max) {
+  // "QUOTA PERIOD" in microseconds, or "max PERIOD".
+  while (!cpu_max.empty() && (cpu_max.back() == '\n' || cpu_max.back() == ' ')) cpu_max.remove_suffix(1);
+  const size_t space = cpu_max.find(' ');
+  if (space == std::string_view::npos) return std::nullopt;
+  const std::string_view quota_text = cpu_max.substr(0, space), period_text = cpu_max.substr(space + 1);
+  uint64_t quota = 0, period = 0;
+  auto whole = [](std::string_view text, uint64_t* value) {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), *value);
+    return ec == std::errc() && end == text.data() + text.size();
+  };
+  if (!whole(quota_text, &quota) || !whole(period_text, &period) || quota == 0 || period == 0) return std::nullopt;
+  const uint64_t cpus = quota / period + (quota % period != 0);
+  return static_cast<int>(std::min<uint64_t>(cpus, kMaxThreads));
+}
+
+int UsableCpus() {
+  int cpus = 0;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus <= 0) cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // cgroup v2: "0::/PATH" in /proc/self/cgroup; a quota anywhere from PATH up to the root binds.
+  std::ifstream groups("/proc/self/cgroup");
+  for (std::string line; std::getline(groups, line);) {
+    if (line.rfind("0::", 0) != 0) continue;
+    const std::string root = "/sys/fs/cgroup";
+    std::string dir = root + line.substr(3);
+    while (dir.size() > root.size() && dir.back() == '/') dir.pop_back();
+    for (int depth = 0; depth < 64; ++depth) {
+      std::ifstream max_file(dir + "/cpu.max");
+      std::string text;
+      if (max_file && std::getline(max_file, text)) {
+        if (auto quota = CpusOfCgroupQuota(text)) cpus = std::min(cpus, *quota);
+      }
+      if (dir.size() <= root.size()) break;
+      dir.resize(dir.rfind('/'));
+    }
+  }
+  return std::max(cpus, 1);
 }
 
 RunTuning RunTuning::FromEnvironment() {
@@ -614,10 +658,10 @@ int RunVerify(const VerifyOptions& o, std::ostream& out, std::ostream& err) {
     if (bp.closed && run.book.latest_closed && bp.period == *run.book.latest_closed) run.previous_manifest_sha256 = bp.manifest_sha256;
   }
   const char* tmp = std::getenv("TMPDIR");
-  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", 2, 1'000'000'000, false, o.tuning, RunOptions{}, &run, err)) return rc;
+  if (int rc = SettleFolder(o.data_dir, tmp && *tmp ? tmp : "/tmp", o.threads, 1'000'000'000, false, o.tuning, RunOptions{}, &run, err)) return rc;
   CompareSink sink(book.PeriodDir(period));
   std::string manifest;
-  if (int rc = WriteFiles(o.rules_path, 2, o.tuning, target->closed, &run, &sink, &manifest, err)) return rc;
+  if (int rc = WriteFiles(o.rules_path, o.threads, o.tuning, target->closed, &run, &sink, &manifest, err)) return rc;
   for (const auto& [name, verdict] : sink.verdicts()) {
     if (name == "manifest.json.sig") continue;
     if (verdict.missing) {

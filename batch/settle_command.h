@@ -5,11 +5,13 @@
 #ifndef CARECARD_BATCH_SETTLE_COMMAND_H_
 #define CARECARD_BATCH_SETTLE_COMMAND_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "adapters/data_folder.h"
@@ -45,13 +47,29 @@ struct RunTuning {
   RunTuning Clamped() const;
 };
 
+// The thread count of a run not given --threads: every CPU the process may
+// use, at most kMaxDefaultThreads. A settlement's files never depend on it
+// (semantics.md §9); each thread holds its own spill buffers and consumption
+// sums (README "Resources and limits"), so a large server takes eight unless
+// told otherwise, and more threads than that mostly wait for the one that
+// reads and hashes the files.
+inline constexpr int kMaxDefaultThreads = 8;
+// The CPUs this process may run on: its affinity mask, lowered to its cgroup's
+// CPU quota (cgroup v2 `cpu.max` of its own group and every parent, rounded
+// up) where one is set, as in a container given `--cpus`. At least 1.
+int UsableCpus();
+// ceil(quota / period) of a cgroup v2 `cpu.max` ("200000 100000" -> 2), or
+// nullopt for "max ..." (no quota) and for anything it cannot read.
+std::optional<int> CpusOfCgroupQuota(std::string_view cpu_max);
+inline int DefaultThreadCount(int usable_cpus) { return std::clamp(usable_cpus, 1, kMaxDefaultThreads); }
+
 struct SettleOptions {
   std::string data_dir;
   std::string rules_path;
   std::string book_dir;
   std::string period;
   bool close = false;
-  int threads = 1;
+  int threads = 1;  // the command line's default is DefaultThreadCount(UsableCpus())
   int64_t max_rejects = 1'000'000;
   bool progress = false;  // progress lines on stderr (a terminal)
   std::string sign_key;   // when set, manifest.json.sig holds an Ed25519 signature of the manifest
@@ -72,6 +90,7 @@ int RunExplain(const ExplainOptions& options, std::ostream& out, std::ostream& e
 struct VerifyOptions {
   std::string data_dir, rules_path, book_dir, period;
   std::string pubkey;  // when set, the period's manifest.json.sig must verify with it
+  int threads = 2;     // the command line's default is DefaultThreadCount(UsableCpus())
   RunTuning tuning;
 };
 int RunVerify(const VerifyOptions& options, std::ostream& out, std::ostream& err);

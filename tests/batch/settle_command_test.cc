@@ -1,9 +1,11 @@
 #include "batch/settle_command.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <filesystem>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include "batch/book.h"
@@ -149,6 +151,70 @@ TEST(settle_command, files_are_byte_identical_whatever_the_threads_time_zone_or_
     const std::string name = entry.path().filename().string();
     EXPECT_EQ(Slurp(entry.path().string()), Slurp(b / ("2024-B1/" + name))) << name;
   }
+}
+
+// Without --threads a run takes every CPU the process may use, at most eight:
+// the files do not depend on it (above), only the time does.
+TEST(settle_command, the_default_thread_count_is_the_usable_cpus_at_most_eight) {
+  EXPECT_EQ(DefaultThreadCount(1), 1);
+  EXPECT_EQ(DefaultThreadCount(2), 2);
+  EXPECT_EQ(DefaultThreadCount(8), 8);
+  EXPECT_EQ(DefaultThreadCount(64), kMaxDefaultThreads);
+  EXPECT_EQ(DefaultThreadCount(0), 1);
+}
+
+// A container given `--cpus 1.5` has the quota "150000 100000" in cpu.max.
+TEST(settle_command, a_cgroup_cpu_quota_counts_as_its_cpus_rounded_up) {
+  EXPECT_EQ(CpusOfCgroupQuota("200000 100000\n"), 2);
+  EXPECT_EQ(CpusOfCgroupQuota("150000 100000"), 2);
+  EXPECT_EQ(CpusOfCgroupQuota("50000 100000"), 1);
+  EXPECT_EQ(CpusOfCgroupQuota("99999999999 1"), kMaxThreads);
+  EXPECT_EQ(CpusOfCgroupQuota("max 100000"), std::nullopt);
+  for (const char* unreadable : {"", "100000", "100000 0", "0 100000", "-1 100000", "1.5 1", "100000 100000 x"}) {
+    EXPECT_EQ(CpusOfCgroupQuota(unreadable), std::nullopt) << unreadable;
+  }
+}
+
+// The first CPU of this process's affinity mask.
+int FirstUsableCpu() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) return cpu;
+  }
+  return 0;
+}
+
+TEST(settle_command, usable_cpus_follow_the_affinity_mask) {
+  int before = 0, pinned = 0;
+  std::thread([&] {  // a thread of its own, so that the test process keeps its mask
+    before = UsableCpus();
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(FirstUsableCpu(), &one);
+    ASSERT_EQ(::sched_setaffinity(0, sizeof one, &one), 0);
+    pinned = UsableCpus();
+  }).join();
+  EXPECT_GE(before, 1);
+  EXPECT_EQ(pinned, 1);
+  EXPECT_EQ(UsableCpus(), before);
+}
+
+// The run log says how many threads a run had; pinned to one CPU, a run
+// without --threads has one.
+TEST(settle_command, a_run_without_threads_takes_the_default_and_logs_it) {
+  const std::string args = " --data " + ExampleDir() + "/data --rules " + ExampleDir() + "/rules.yaml --period 2024-B1";
+  TempDir free_run, pinned_run;
+  ASSERT_EQ(RunCarecard("settle" + args + " --book " + free_run.path()), 0);
+  ASSERT_EQ(RunCarecard("settle" + args + " --book " + pinned_run.path(),
+                        "taskset -c " + std::to_string(FirstUsableCpu())),
+            0);
+  const std::string expected = " threads " + std::to_string(DefaultThreadCount(UsableCpus())) + " manifest ";
+  EXPECT_NE(Slurp(free_run / "runs.log").find(expected), std::string::npos) << Slurp(free_run / "runs.log");
+  EXPECT_NE(Slurp(pinned_run / "runs.log").find(" threads 1 manifest "), std::string::npos)
+      << Slurp(pinned_run / "runs.log");
+  EXPECT_EQ(Slurp(free_run / "2024-B1/manifest.json"), Slurp(pinned_run / "2024-B1/manifest.json"));
 }
 
 TEST(settle_command, a_second_run_on_a_held_book_exits_3_at_once) {
