@@ -292,6 +292,8 @@ summary="$results_dir/$stamp.txt"
   fi
   echo "carecard benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $label"
   echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/^Mem:/ { print $2 }') GiB; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+  default_threads=$("$carecard" settle --help | sed -n 's/.*--threads INT:INT in \[1 - 256\]=\([0-9]*\).*/\1/p')
+  echo "carecard settle without --threads runs ${default_threads:-?} threads here (the CPUs it may use, at most 8)"
   python3 - "$results" "$reps" "$probe_results" "${sets[@]}" <<'PY'
 import sys, statistics, collections, re, os
 path, reps, probe_path, sets = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
