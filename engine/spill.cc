@@ -91,10 +91,14 @@ void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out, std::v
     for (const Extent& e : extents) sizes->push_back(e.bytes);
   }
   size_t at = 0;
-  for (const Extent& e : extents) {
-    store_->Read(e.offset, out->data() + at, e.bytes);
-    at += e.bytes;
+  for (size_t i = 0; i < extents.size();) {
+    const uint64_t begin = extents[i].offset;
+    uint64_t end = begin + extents[i].bytes;
+    for (++i; i < extents.size() && extents[i].offset == end; ++i) end += extents[i].bytes;
+    store_->Read(begin, out->data() + at, static_cast<size_t>(end - begin));
+    at += static_cast<size_t>(end - begin);
   }
+  if (at != out->size()) throw std::logic_error("a spilled partition's extents do not add up to its bytes");
 }
 
 uint64_t PartitionedSpill::PartitionBytes(uint32_t partition) const {

@@ -401,7 +401,12 @@ class CountingStore : public MemorySpillStore {
     ++writes;
     return MemorySpillStore::AppendAll(pieces);
   }
+  void Read(uint64_t offset, void* out, size_t n) const override {
+    ++reads;
+    MemorySpillStore::Read(offset, out, n);
+  }
   int writes = 0;
+  mutable int reads = 0;
 };
 
 // Full buffers wait until they add up to kBatchBytes and go in one write: with
@@ -439,6 +444,44 @@ TEST(partitioned_spill, full_buffers_are_appended_in_batches_not_one_write_each)
   EXPECT_GT(extents, 1000u);
   EXPECT_LE(store.writes, static_cast<int>(total / PartitionedSpill::kBatchBytes) + 1);
   EXPECT_EQ(store.size(), total);
+}
+
+// Rows arrive grouped by elder, so a partition's buffers often fill one after
+// another and go out in one batch, end to end: ReadPartition reads such a run
+// of extents at once (at 40 M rows, a read per extent was 190,000 reads of
+// ~5 KB), and still reports every extent's size, which the codecs restart at.
+TEST(partitioned_spill, extents_that_lie_end_to_end_in_the_store_are_read_at_once) {
+  CountingStore store;
+  constexpr size_t kBuffer = 1024;
+  PartitionedSpill spill(&store, 3, kBuffer);
+  std::vector<std::vector<std::string>> expected(3);
+  PartitionedSpill::Writer w(&spill);
+  auto write = [&](uint32_t p, int i) {
+    const std::string r = Record(p, i, 20);
+    w.Append(p, r.data(), r.size());
+    expected[p].push_back(r);
+  };
+  for (int i = 0; i < 1000; ++i) write(0, i);  // partition 0 alone: its buffers follow each other
+  w.Flush();
+  for (int i = 0; i < 1000; ++i) write(1 + static_cast<uint32_t>(i % 2), i);  // 1 and 2 take turns
+  w.Flush();
+  for (uint32_t p = 0; p < 3; ++p) {
+    ByteBuffer bytes;
+    std::vector<uint32_t> sizes;
+    store.reads = 0;
+    spill.ReadPartition(p, &bytes, &sizes);
+    EXPECT_EQ(Parse(bytes.data(), bytes.size()), expected[p]) << "partition " << p;
+    uint64_t sum = 0;
+    for (uint32_t e : sizes) sum += e;
+    EXPECT_EQ(sum, bytes.size());
+    if (p == 0) {
+      EXPECT_GT(sizes.size(), 20u);
+      EXPECT_EQ(store.reads, 1);
+    } else {
+      EXPECT_GT(sizes.size(), 5u);
+      EXPECT_EQ(store.reads, static_cast<int>(sizes.size())) << "partition " << p << ": no two extents lie end to end";
+    }
+  }
 }
 
 TEST(partitioned_spill, writers_on_many_threads_give_each_partition_the_multiset_of_their_records) {
