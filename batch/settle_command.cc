@@ -12,6 +12,7 @@
 #include <ctime>
 #include <filesystem>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <fstream>
 #include <mutex>
@@ -102,29 +103,76 @@ std::optional<int> CpusOfCgroupQuota(std::string_view cpu_max) {
   return static_cast<int>(std::min<uint64_t>(cpus, kMaxThreads));
 }
 
+namespace {
+
+// The lowest CPU quota of the group `path` (as /proc/self/cgroup names it)
+// and its parents under the hierarchy mounted at `root`; `quota_of(dir)` reads
+// one group's quota as "QUOTA PERIOD". In a container the hierarchy's root is
+// often the container's own group, and the path beneath it is the host's: the
+// walk up reaches it either way.
+template <typename QuotaOf>
+std::optional<int> LowestQuota(const std::string& root, std::string_view path, QuotaOf quota_of) {
+  std::optional<int> lowest;
+  std::string dir = root + std::string(path);
+  while (dir.size() > root.size() && dir.back() == '/') dir.pop_back();
+  for (int depth = 0; depth < 64; ++depth) {
+    if (auto quota = CpusOfCgroupQuota(quota_of(dir))) lowest = std::min(lowest.value_or(*quota), *quota);
+    if (dir.size() <= root.size()) break;
+    dir.resize(dir.rfind('/'));
+  }
+  return lowest;
+}
+
+std::string FirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+}  // namespace
+
+std::optional<int> CgroupCpuLimit(std::string_view proc_self_cgroup, const std::string& cgroup_root) {
+  // "0::/PATH" for cgroup v2 (cpu.max: "QUOTA PERIOD" or "max PERIOD");
+  // "N:cpu,cpuacct:/PATH" for cgroup v1 (cpu.cfs_quota_us, -1 for none, and cpu.cfs_period_us).
+  std::optional<int> limit;
+  auto lower = [&](std::optional<int> quota) {
+    if (quota) limit = std::min(limit.value_or(*quota), *quota);
+  };
+  while (!proc_self_cgroup.empty()) {
+    const size_t end = std::min(proc_self_cgroup.find('\n'), proc_self_cgroup.size());
+    const std::string_view line = proc_self_cgroup.substr(0, end);
+    proc_self_cgroup.remove_prefix(std::min(end + 1, proc_self_cgroup.size()));
+    const size_t first = line.find(':');
+    const size_t second = first == std::string_view::npos ? first : line.find(':', first + 1);
+    if (second == std::string_view::npos) continue;
+    const std::string controllers = "," + std::string(line.substr(first + 1, second - first - 1)) + ",";
+    const std::string_view path = line.substr(second + 1);
+    if (line.substr(0, 3) == "0::") {
+      lower(LowestQuota(cgroup_root, path, [](const std::string& dir) { return FirstLine(dir + "/cpu.max"); }));
+    } else if (controllers.find(",cpu,") != std::string::npos) {
+      for (const char* name : {"/cpu", "/cpu,cpuacct", "/cpuacct,cpu"}) {
+        std::error_code ec;
+        if (!fs::is_directory(cgroup_root + name, ec)) continue;
+        lower(LowestQuota(cgroup_root + name, path, [](const std::string& dir) {
+          return FirstLine(dir + "/cpu.cfs_quota_us") + " " + FirstLine(dir + "/cpu.cfs_period_us");
+        }));
+        break;
+      }
+    }
+  }
+  return limit;
+}
+
 int UsableCpus() {
   int cpus = 0;
   cpu_set_t set;
   CPU_ZERO(&set);
   if (::sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
   if (cpus <= 0) cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // cgroup v2: "0::/PATH" in /proc/self/cgroup; a quota anywhere from PATH up to the root binds.
-  std::ifstream groups("/proc/self/cgroup");
-  for (std::string line; std::getline(groups, line);) {
-    if (line.rfind("0::", 0) != 0) continue;
-    const std::string root = "/sys/fs/cgroup";
-    std::string dir = root + line.substr(3);
-    while (dir.size() > root.size() && dir.back() == '/') dir.pop_back();
-    for (int depth = 0; depth < 64; ++depth) {
-      std::ifstream max_file(dir + "/cpu.max");
-      std::string text;
-      if (max_file && std::getline(max_file, text)) {
-        if (auto quota = CpusOfCgroupQuota(text)) cpus = std::min(cpus, *quota);
-      }
-      if (dir.size() <= root.size()) break;
-      dir.resize(dir.rfind('/'));
-    }
-  }
+  std::ifstream in("/proc/self/cgroup");
+  const std::string groups((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (auto limit = CgroupCpuLimit(groups, "/sys/fs/cgroup")) cpus = std::min(cpus, *limit);
   return std::max(cpus, 1);
 }
 

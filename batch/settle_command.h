@@ -55,12 +55,21 @@ struct RunTuning {
 // reads and hashes the files.
 inline constexpr int kMaxDefaultThreads = 8;
 // The CPUs this process may run on: its affinity mask, lowered to its cgroup's
-// CPU quota (cgroup v2 `cpu.max` of its own group and every parent, rounded
-// up) where one is set, as in a container given `--cpus`. At least 1.
+// CPU quota where one is set, as in a container given `--cpus` (cgroup v2
+// `cpu.max`, or v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`, of its own group
+// and every parent; rounded up). At least 1.
 int UsableCpus();
-// ceil(quota / period) of a cgroup v2 `cpu.max` ("200000 100000" -> 2), or
-// nullopt for "max ..." (no quota) and for anything it cannot read.
+// ceil(quota / period) of "QUOTA PERIOD", as in a cgroup v2 `cpu.max`
+// ("200000 100000" -> 2), or nullopt for "max ..." and v1's "-1 ..." (no
+// quota) and for anything it cannot read.
 std::optional<int> CpusOfCgroupQuota(std::string_view cpu_max);
+// The lowest CPU quota, in CPUs rounded up, of the groups that
+// `proc_self_cgroup` (the text of /proc/self/cgroup) names, and their parents,
+// in the cgroup file system mounted at `cgroup_root` (/sys/fs/cgroup; v2, or
+// v1's cpu controller at cgroup_root/cpu or cpu,cpuacct); nullopt for none.
+// In a container the hierarchy's root is often the container's own group and
+// the path beneath it the host's: the walk up from a missing group reaches it.
+std::optional<int> CgroupCpuLimit(std::string_view proc_self_cgroup, const std::string& cgroup_root);
 inline int DefaultThreadCount(int usable_cpus) { return std::clamp(usable_cpus, 1, kMaxDefaultThreads); }
 
 struct SettleOptions {

@@ -175,6 +175,45 @@ TEST(settle_command, a_cgroup_cpu_quota_counts_as_its_cpus_rounded_up) {
   }
 }
 
+// A cgroup file system laid out in a temporary folder, as CgroupCpuLimit reads it.
+void WriteGroupFile(const std::filesystem::path& file, const std::string& text) {
+  std::filesystem::create_directories(file.parent_path());
+  testing::WriteFile(file.string(), text + "\n");
+}
+
+TEST(settle_command, the_lowest_cpu_quota_of_a_cgroup_and_its_parents_binds) {
+  TempDir root;
+  WriteGroupFile(root / "cpu.max", "max 100000");
+  WriteGroupFile(root / "a/cpu.max", "300000 100000");
+  WriteGroupFile(root / "a/b/cpu.max", "max 100000");
+  WriteGroupFile(root / "a/b/c/cpu.max", "150000 100000");
+  EXPECT_EQ(CgroupCpuLimit("0::/a/b/c\n", root.path()), 2);
+  EXPECT_EQ(CgroupCpuLimit("0::/a/b\n", root.path()), 3);   // its parent's quota
+  EXPECT_EQ(CgroupCpuLimit("0::/\n", root.path()), std::nullopt);
+  EXPECT_EQ(CgroupCpuLimit("", root.path()), std::nullopt);
+  EXPECT_EQ(CgroupCpuLimit("garbage\n", root.path()), std::nullopt);
+}
+
+// In a container the file system's root is the container's own group, while
+// /proc/self/cgroup names the host's path to it.
+TEST(settle_command, a_container_group_is_found_by_walking_up_from_the_host_path) {
+  TempDir root;
+  WriteGroupFile(root / "cpu.max", "200000 100000");
+  EXPECT_EQ(CgroupCpuLimit("0::/system.slice/docker-0123.scope\n", root.path()), 2);
+}
+
+TEST(settle_command, cgroup_v1_quotas_are_read_from_the_cpu_controller) {
+  TempDir root;
+  WriteGroupFile(root / "cpu,cpuacct/docker/x/cpu.cfs_quota_us", "250000");
+  WriteGroupFile(root / "cpu,cpuacct/docker/x/cpu.cfs_period_us", "100000");
+  WriteGroupFile(root / "cpu,cpuacct/cpu.cfs_quota_us", "-1");
+  WriteGroupFile(root / "cpu,cpuacct/cpu.cfs_period_us", "100000");
+  const std::string groups = "12:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n1:name=systemd:/docker/x\n";
+  EXPECT_EQ(CgroupCpuLimit(groups, root.path()), 3);
+  EXPECT_EQ(CgroupCpuLimit("4:cpu,cpuacct:/\n", root.path()), std::nullopt);  // -1: no quota
+  EXPECT_EQ(CgroupCpuLimit("12:memory:/docker/x\n", root.path()), std::nullopt);  // not the cpu controller
+}
+
 // The first CPU of this process's affinity mask.
 int FirstUsableCpu() {
   cpu_set_t set;
