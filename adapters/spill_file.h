@@ -6,8 +6,9 @@
 // is writing to, because a file system serializes the writes to one file (the
 // inode's lock), and a writer that waits for it spins on a core. An offset
 // names its lane in its top 16 bits and the place in the lane below; a read
-// stays within what one append wrote (all that PartitionedSpill and the row
-// archive do).
+// stays within one lane, over appends laid end to end there (PartitionedSpill
+// reads a run of adjacent extents at once; no append reaches a lane's end, so
+// no two lanes' bytes are ever adjacent offsets).
 #ifndef CARECARD_ADAPTERS_SPILL_FILE_H_
 #define CARECARD_ADAPTERS_SPILL_FILE_H_
 

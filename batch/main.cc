@@ -54,7 +54,8 @@ int main(int argc, char** argv) {
   settle_out_opt->needs(settle_db_opt);
   settle_cmd->add_option("--period", settle.period, "payout period, e.g. 2024-B1")->required();
   settle_cmd->add_flag("--close", settle.close, "close the period: its files become final");
-  settle.threads = DefaultThreadCount(UsableCpus());
+  const int default_threads = DefaultThreadCount(UsableCpus());
+  settle.threads = default_threads;
   settle_cmd->add_option("--threads", settle.threads, "worker threads; default: the CPUs this process may use, at most 8")
       ->check(CLI::Range(1, kMaxThreads))
       ->capture_default_str();
@@ -101,7 +102,7 @@ int main(int argc, char** argv) {
   verify_cmd->add_option("--book", verify.book_dir)->required();
   verify_cmd->add_option("--period", verify.period)->required();
   verify_cmd->add_option("--pubkey", verify.pubkey, "check the manifest's signature with this public key");
-  verify.threads = DefaultThreadCount(UsableCpus());
+  verify.threads = default_threads;
   verify_cmd->add_option("--threads", verify.threads, "worker threads; default: the CPUs this process may use, at most 8")
       ->check(CLI::Range(1, kMaxThreads))
       ->capture_default_str();

@@ -113,12 +113,13 @@ namespace {
 template <typename QuotaOf>
 std::optional<int> LowestQuota(const std::string& root, std::string_view path, QuotaOf quota_of) {
   std::optional<int> lowest;
-  std::string dir = root + std::string(path);
+  std::string dir = root + (path.empty() || path[0] != '/' ? "/" : "") + std::string(path);
   while (dir.size() > root.size() && dir.back() == '/') dir.pop_back();
   for (int depth = 0; depth < 64; ++depth) {
     if (auto quota = CpusOfCgroupQuota(quota_of(dir))) lowest = std::min(lowest.value_or(*quota), *quota);
-    if (dir.size() <= root.size()) break;
-    dir.resize(dir.rfind('/'));
+    const size_t parent = dir.rfind('/');
+    if (dir.size() <= root.size() || parent == std::string::npos || parent < root.size()) break;
+    dir.resize(parent);
   }
   return lowest;
 }

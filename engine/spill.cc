@@ -90,6 +90,9 @@ void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out, std::v
     sizes->clear();
     for (const Extent& e : extents) sizes->push_back(e.bytes);
   }
+  uint64_t sum = 0;
+  for (const Extent& e : extents) sum += e.bytes;
+  if (sum != out->size()) throw std::logic_error("a spilled partition's extents do not add up to its bytes");
   size_t at = 0;
   for (size_t i = 0; i < extents.size();) {
     const uint64_t begin = extents[i].offset;
@@ -98,7 +101,6 @@ void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out, std::v
     store_->Read(begin, out->data() + at, static_cast<size_t>(end - begin));
     at += static_cast<size_t>(end - begin);
   }
-  if (at != out->size()) throw std::logic_error("a spilled partition's extents do not add up to its bytes");
 }
 
 uint64_t PartitionedSpill::PartitionBytes(uint32_t partition) const {

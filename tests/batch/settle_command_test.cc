@@ -192,6 +192,7 @@ TEST(settle_command, the_lowest_cpu_quota_of_a_cgroup_and_its_parents_binds) {
   EXPECT_EQ(CgroupCpuLimit("0::/\n", root.path()), std::nullopt);
   EXPECT_EQ(CgroupCpuLimit("", root.path()), std::nullopt);
   EXPECT_EQ(CgroupCpuLimit("garbage\n", root.path()), std::nullopt);
+  EXPECT_EQ(CgroupCpuLimit("0::a/b/c\n", root.path()), 2);  // no leading slash: still beneath the root
 }
 
 // In a container the file system's root is the container's own group, while
@@ -236,6 +237,7 @@ TEST(settle_command, usable_cpus_follow_the_affinity_mask) {
     pinned = UsableCpus();
   }).join();
   EXPECT_GE(before, 1);
+  if (before == 1) GTEST_SKIP() << "one usable CPU: pinning to it changes nothing to see";
   EXPECT_EQ(pinned, 1);
   EXPECT_EQ(UsableCpus(), before);
 }
