@@ -203,12 +203,16 @@ TEST(settle_command, a_container_group_is_found_by_walking_up_from_the_host_path
   EXPECT_EQ(CgroupCpuLimit("0::/system.slice/docker-0123.scope\n", root.path()), 2);
 }
 
+// A cgroup v1 group's quota over the usual period of 100 ms.
+void WriteV1Quota(const std::string& group, const std::string& quota_us) {
+  WriteGroupFile(group + "/cpu.cfs_quota_us", quota_us);
+  WriteGroupFile(group + "/cpu.cfs_period_us", "100000");
+}
+
 TEST(settle_command, cgroup_v1_quotas_are_read_from_the_cpu_controller) {
   TempDir root;
-  WriteGroupFile(root / "cpu,cpuacct/docker/x/cpu.cfs_quota_us", "250000");
-  WriteGroupFile(root / "cpu,cpuacct/docker/x/cpu.cfs_period_us", "100000");
-  WriteGroupFile(root / "cpu,cpuacct/cpu.cfs_quota_us", "-1");
-  WriteGroupFile(root / "cpu,cpuacct/cpu.cfs_period_us", "100000");
+  WriteV1Quota(root / "cpu,cpuacct/docker/x", "250000");
+  WriteV1Quota(root / "cpu,cpuacct", "-1");
   const std::string groups = "12:memory:/docker/x\n4:cpu,cpuacct:/docker/x\n1:name=systemd:/docker/x\n";
   EXPECT_EQ(CgroupCpuLimit(groups, root.path()), 3);
   EXPECT_EQ(CgroupCpuLimit("4:cpu,cpuacct:/\n", root.path()), std::nullopt);  // -1: no quota
