@@ -73,6 +73,20 @@ void MemorySpillStore::Discard() {
   size_ = 0;
 }
 
+namespace {
+// Calls run(offset, bytes) once for each maximal run of extents, in their
+// order, in which each extent begins where the one before it ends.
+template <typename Extents, typename Run>
+void ForEachRunEndToEnd(const Extents& extents, Run run) {
+  for (size_t i = 0; i < extents.size();) {
+    const uint64_t begin = extents[i].offset;
+    uint64_t end = begin + extents[i].bytes;
+    for (++i; i < extents.size() && extents[i].offset == end; ++i) end += extents[i].bytes;
+    if (end > begin) run(begin, end - begin);
+  }
+}
+}  // namespace
+
 PartitionedSpill::PartitionedSpill(SpillStore* store, uint32_t partitions, size_t buffer_bytes)
     : store_(store), partitions_(partitions), buffer_bytes_(buffer_bytes), extents_(partitions), bytes_(partitions, 0) {
   assert(partitions >= 1 && buffer_bytes > 0);
@@ -86,21 +100,18 @@ void PartitionedSpill::ReadPartition(uint32_t partition, ByteBuffer* out, std::v
     extents = extents_[partition];
     out->resize(static_cast<size_t>(bytes_[partition]));
   }
-  if (sizes) {
-    sizes->clear();
-    for (const Extent& e : extents) sizes->push_back(e.bytes);
-  }
+  if (sizes) sizes->clear();
   uint64_t sum = 0;
-  for (const Extent& e : extents) sum += e.bytes;
+  for (const Extent& e : extents) {
+    sum += e.bytes;
+    if (sizes) sizes->push_back(e.bytes);
+  }
   if (sum != out->size()) throw std::logic_error("a spilled partition's extents do not add up to its bytes");
   size_t at = 0;
-  for (size_t i = 0; i < extents.size();) {
-    const uint64_t begin = extents[i].offset;
-    uint64_t end = begin + extents[i].bytes;
-    for (++i; i < extents.size() && extents[i].offset == end; ++i) end += extents[i].bytes;
-    store_->Read(begin, out->data() + at, static_cast<size_t>(end - begin));
-    at += static_cast<size_t>(end - begin);
-  }
+  ForEachRunEndToEnd(extents, [&](uint64_t offset, uint64_t bytes) {
+    store_->Read(offset, out->data() + at, static_cast<size_t>(bytes));
+    at += static_cast<size_t>(bytes);
+  });
 }
 
 uint64_t PartitionedSpill::PartitionBytes(uint32_t partition) const {
@@ -144,15 +155,7 @@ void PartitionedSpill::Forget() {
   for (size_t i = 1; i < all.size(); ++i) {
     if (all[i].offset < all[i - 1].offset + all[i - 1].bytes) throw std::logic_error("two extents of a spill overlap");
   }
-  uint64_t start = 0, end = 0;
-  for (const Extent& e : all) {
-    if (e.offset != end) {
-      if (end > start) store_->Forget(start, end - start);
-      start = e.offset;
-    }
-    end = e.offset + e.bytes;
-  }
-  if (end > start) store_->Forget(start, end - start);
+  ForEachRunEndToEnd(all, [&](uint64_t offset, uint64_t bytes) { store_->Forget(offset, bytes); });
 }
 
 bool PartitionedSpill::discarded() const {
