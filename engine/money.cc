@@ -89,19 +89,7 @@ std::string Money::ToString() const {
   return out;
 }
 
-Money Money::operator+(Money other) const {
-  int64_t sum;
-  if (__builtin_add_overflow(fen_, other.fen_, &sum)) throw MoneyOverflow("amount overflow in a sum");
-  return Money(sum);
-}
-
-Money Money::operator-(Money other) const {
-  int64_t difference;
-  if (__builtin_sub_overflow(fen_, other.fen_, &difference)) throw MoneyOverflow("amount overflow in a difference");
-  return Money(difference);
-}
-
-Money Money::operator-() const { return Money(0) - *this; }
+void Money::ThrowOverflow(const char* what) { throw MoneyOverflow(what); }
 
 Money Money::MultiplyRatio(int64_t numerator, int64_t denominator, Rounding rounding) const {
   assert(denominator > 0 && numerator >= 0);

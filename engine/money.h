@@ -47,9 +47,21 @@ class Money {
   static constexpr size_t kMaxFormattedBytes = 24;
   size_t FormatTo(char* out) const;
 
-  Money operator+(Money other) const;
-  Money operator-(Money other) const;
-  Money operator-() const;
+  // Inline: sums run once or more for every transaction row; an overflow is
+  // thrown from a cold out-of-line path.
+  Money operator+(Money other) const {
+    int64_t sum;
+    if (__builtin_add_overflow(fen_, other.fen_, &sum)) [[unlikely]] ThrowOverflow("amount overflow in a sum");
+    return Money(sum);
+  }
+  Money operator-(Money other) const {
+    int64_t difference;
+    if (__builtin_sub_overflow(fen_, other.fen_, &difference)) [[unlikely]] {
+      ThrowOverflow("amount overflow in a difference");
+    }
+    return Money(difference);
+  }
+  Money operator-() const { return Money(0) - *this; }
   Money& operator+=(Money other) { return *this = *this + other; }
   Money& operator-=(Money other) { return *this = *this - other; }
 
@@ -61,6 +73,7 @@ class Money {
 
  private:
   constexpr explicit Money(int64_t fen) : fen_(fen) {}
+  [[noreturn, gnu::cold, gnu::noinline]] static void ThrowOverflow(const char* what);
   int64_t fen_ = 0;
 };
 
