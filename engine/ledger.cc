@@ -108,6 +108,11 @@ enum EventFlags : uint16_t {
   kShortTime = 128,    // at - previous at fits 24 bits (signed): 97 days
   kShortAmount = 256,  // amount fits 24 bits: 167,772.15 yuan
   kKindShift = 9,      // two bits
+  // Shorter still, for the common row (2,048 and up; kShortAmount and kPackedIdLengths
+  // then set too, so that a decoder tests the rarer case second):
+  kTinyAmount = 2048,        // amount fits 16 bits: 655.35 yuan (a deposit of 100 or 200, most consumption)
+  kTinyService = 4096,       // a changed service fits one byte (the first 256 services named)
+  kPackedIdLengths = 8192,   // the id's shared length and its tail's length both below 16: one byte
 };
 
 // Copies of a few bytes (what differs between consecutive txn ids) without a call.
@@ -152,6 +157,9 @@ inline char* Put24(char* p, uint32_t v) {
 }
 inline constexpr int64_t kShortTimeLimit = int64_t{1} << 23;      // |delta| below it: kShortTime
 inline constexpr int64_t kShortAmountLimit = int64_t{1} << 24;    // amount below it: kShortAmount
+inline constexpr int64_t kTinyAmountLimit = int64_t{1} << 16;     // amount below it: kTinyAmount
+// The tiny forms keep the low bytes of a whole field stored in place.
+static_assert(std::endian::native == std::endian::little, "the event codec's short fields are low bytes");
 // A txn id's differing tail's length: one byte below 128, else two (15 bits, enough for kMaxTxnIdBytes).
 static_assert(kMaxTxnIdBytes < (1u << 15));
 inline char* PutIdLength(char* p, size_t n) {
@@ -180,10 +188,13 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   if (time_delta >= -kShortTimeLimit && time_delta < kShortTimeLimit) flags |= kShortTime;
   if (h.nanos() != 0) flags |= kHasNanos;
   if (h.amount_fen >= 0 && h.amount_fen < kShortAmountLimit) flags |= kShortAmount;
+  if (h.amount_fen >= 0 && h.amount_fen < kTinyAmountLimit) flags |= kTinyAmount;
   if (consumption && !fresh && h.serving_center == prev->serving) flags |= kSameServing;
   // (The service changes from row to row at random: selected, not branched on, here and below.)
   const bool same_service = consumption & !fresh & (h.service == prev->service);
   flags |= static_cast<uint16_t>(static_cast<unsigned>(same_service) * kSameService);
+  const bool tiny_service = h.service < 256;
+  flags |= static_cast<uint16_t>(static_cast<unsigned>(consumption & tiny_service) * kTinyService);
   if (!ref.empty()) flags |= kHasRef;
   char* p = Put(out, flags);
   if (!(flags & kSameCard)) p = Put(p, h.card);
@@ -191,11 +202,15 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   p = (flags & kShortLine) ? Put(p, static_cast<uint8_t>(line_delta)) : Put(p, h.line);
   p = (flags & kShortTime) ? Put24(p, static_cast<uint32_t>(time_delta)) : Put(p, h.at_seconds);
   if (flags & kHasNanos) p = Put(p, static_cast<uint32_t>(h.nanos()));
-  p = (flags & kShortAmount) ? Put24(p, static_cast<uint32_t>(h.amount_fen)) : Put(p, h.amount_fen);
+  // The whole amount, then kept to its short length: a short amount is its low bytes (little-endian).
+  Put(p, h.amount_fen);
+  p += (flags & kTinyAmount) ? 2 : (flags & kShortAmount) ? 3 : 8;
   if (consumption && !(flags & kSameServing)) p = Put(p, h.serving_center);
   if (consumption) {
-    Put(p, h.service);  // within the record's reserved room (MaxEncodedEventBytes) even when not kept
-    p += static_cast<size_t>(!same_service) * sizeof h.service;
+    // Within the record's reserved room (MaxEncodedEventBytes) even when not kept; a tiny one keeps
+    // its low byte (little-endian).
+    Put(p, h.service);
+    p += static_cast<size_t>(!same_service) * (tiny_service ? 1 : sizeof h.service);
   }
   // The txn id as the length of what it shares with the last one, and the rest.
   size_t common = 0;
@@ -220,8 +235,14 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
     while (common < limit && txn_id[common] == prev->txn_id[common]) ++common;
   }
   const auto rest = static_cast<uint16_t>(txn_id.size() - common);
-  p = Put(p, static_cast<uint8_t>(common));
-  p = PutIdLength(p, rest);
+  if (common < 16 && rest < 16) {
+    flags |= kPackedIdLengths;
+    Put(out, flags);  // the flags went out first; this one is known only now
+    p = Put(p, static_cast<uint8_t>(common << 4 | rest));
+  } else {
+    p = Put(p, static_cast<uint8_t>(common));
+    p = PutIdLength(p, rest);
+  }
   CopySmall(p, txn_id.data() + common, rest);
   p += rest;
   if (!ref.empty()) {
@@ -266,22 +287,31 @@ uint16_t DecodeEventFields(Reader* reader, const EventDelta& prev, EventHeader* 
   const uint32_t nanos = (flags & kHasNanos) ? r.Get<uint32_t, kChecked>() : 0u;
   if (nanos >= (1u << 30)) Reader::Bad();
   h.nanos_kind = nanos | static_cast<uint32_t>(kind) << 30;
-  h.amount_fen = (flags & kShortAmount) ? int64_t{r.Get24<kChecked>()} : r.Get<int64_t, kChecked>();
+  h.amount_fen = (flags & kTinyAmount)    ? int64_t{r.Get<uint16_t, kChecked>()}
+                 : (flags & kShortAmount) ? int64_t{r.Get24<kChecked>()}
+                                          : r.Get<int64_t, kChecked>();
   h.serving_center = -1;
   if (kind == TxnKind::kConsumption) {
     h.serving_center = (flags & kSameServing) ? prev.serving : r.Get<int32_t, kChecked>();
+    const bool tiny = (flags & kTinyService) != 0;
     if constexpr (kChecked) {
-      h.service = (flags & kSameService) ? prev.service : r.Get<uint16_t>();
-    } else {  // the two bytes are there (kMostFixedEventBytes): read them either way, keep one
-      const auto read = r.Peek<uint16_t>();
+      h.service = (flags & kSameService) ? prev.service : tiny ? r.Get<uint8_t>() : r.Get<uint16_t>();
+    } else {  // the two bytes are there (kMostFixedEventBytes): read them either way, keep what was stored
+      const auto read = static_cast<uint16_t>(r.Peek<uint16_t>() & (tiny ? 0xFFu : 0xFFFFu));
       const bool same = (flags & kSameService) != 0;
       const auto keep_prev = static_cast<uint16_t>(-static_cast<int>(same));  // all ones when same
       h.service = static_cast<uint16_t>((prev.service & keep_prev) | (read & ~keep_prev));
-      r.Skip(static_cast<size_t>(!same) * sizeof read);
+      r.Skip(static_cast<size_t>(!same) * (tiny ? 1 : sizeof read));
     }
   }
-  *common = r.Get<uint8_t, kChecked>();
-  *rest = r.IdLength<kChecked>();
+  if (flags & kPackedIdLengths) {
+    const auto both = r.Get<uint8_t, kChecked>();
+    *common = both >> 4;
+    *rest = both & 0x0F;
+  } else {
+    *common = r.Get<uint8_t, kChecked>();
+    *rest = r.IdLength<kChecked>();
+  }
   return flags;
 }
 

@@ -143,8 +143,10 @@ struct EventView {
 
 // Spilled records are delta-encoded against the record before them in the
 // same extent (rows of a card come together: the card, file and service
-// repeat, lines and times grow by little, txn ids share their prefix), which
-// makes them about a third of their decoded size; decoding an extent gives
+// repeat, lines and times grow by little, txn ids share their prefix) and
+// common values take short forms (an amount below 655.36 yuan two bytes, a
+// service among the first 256 named one): a card's next consumption row takes
+// 11 bytes against 49 decoded (spill_test.cc). Decoding an extent gives
 // the fixed layouts above and below back. Encoders keep one state per
 // partition; an extent starts afresh (PartitionedSpill::Writer::AtExtentStart).
 struct EventDelta {

@@ -729,16 +729,47 @@ TEST(event_codec, short_fields_give_way_to_whole_ones_exactly_at_their_limits) {
 }
 
 // What the codec is for: a card's next consumption row, as the generator and
-// real files list them, takes 14 bytes: flags 2, line 1, time 3, amount 3,
-// service 2, the id's shared length 1, its tail's length 1 and its last digit.
-TEST(event_codec, a_cards_next_consumption_row_takes_fourteen_bytes) {
+// real files list them, takes 11 bytes: flags 2, line 1, time 3, amount 2,
+// service 1, the id's shared and tail lengths in one byte, and its last digit.
+TEST(event_codec, a_cards_next_consumption_row_takes_eleven_bytes) {
   const std::vector<Event> events = {
       MakeEvent(TxnKind::kConsumption, 7, 3, 100, 1'704'038'400, 0, 2350, "X00000001", "", 27, 1),
       MakeEvent(TxnKind::kConsumption, 7, 3, 101, 1'704'038'400 + 3 * 86'400 + 61, 0, 830, "X00000002", "", 27, 2),
   };
   const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
   EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
-  EXPECT_EQ(e.record_sizes[1], 14u);
+  EXPECT_EQ(e.record_sizes[1], 11u);
+}
+
+// Amounts below 2^16 fen take two bytes, a changed service below 256 one, and
+// an id whose shared length and tail are both below 16 one byte for the two
+// lengths; one step past each limit costs exactly one byte, and round-trips.
+TEST(event_codec, tiny_fields_give_way_to_short_ones_exactly_at_their_limits) {
+  constexpr int64_t kT = 1'704'038'400, kAmount = int64_t{1} << 16;
+  using K = TxnKind;
+  const std::vector<Event> events = {
+      MakeEvent(K::kConsumption, 1, 0, 2, kT, 0, 100, "A", "", 5, 1),
+      MakeEvent(K::kConsumption, 1, 0, 3, kT, 0, kAmount - 1, "B", "", 5, 255),  // 1: all tiny
+      MakeEvent(K::kConsumption, 1, 0, 4, kT, 0, kAmount, "C", "", 5, 254),      // 2: a three-byte amount
+      MakeEvent(K::kConsumption, 1, 0, 5, kT, 0, 100, "D", "", 5, 256),          // 3: a two-byte service
+      MakeEvent(K::kConsumption, 1, 0, 6, kT, 0, 100, "E", "", 5, 65'535),       // 4: the largest service
+      MakeEvent(K::kConsumption, 1, 0, 7, kT, 0, 100, "F", "", 5, 0),            // 5: service 0 again tiny
+      MakeEvent(K::kConsumption, 1, 0, 8, kT, 0, 100, Text(15, 31), "", 5, 1),   // 6: 15 shared with nothing: packed
+      MakeEvent(K::kConsumption, 1, 0, 9, kT, 0, 100, Text(16, 32), "", 5, 2),   // 7: a 16-byte tail: not packed
+      MakeEvent(K::kConsumption, 1, 0, 10, kT, 0, 100, Text(16, 32).substr(0, 15) + "x", "", 5, 3),  // 8: 15 shared
+      MakeEvent(K::kConsumption, 1, 0, 11, kT, 0, 100, Text(16, 32).substr(0, 15) + "xy", "", 5, 4),  // 9: 16 shared, 1 new
+      MakeEvent(K::kDeposit, 1, 0, 12, kT, 0, kAmount - 1, "G"),                 // 10: a deposit's tiny amount
+      MakeEvent(K::kRefund, 1, 0, 13, kT, 0, 0, "H", "G"),                        // 11: zero is tiny too
+  };
+  const Encoded e = EncodeStream(events, std::vector<bool>(events.size(), false));
+  EXPECT_EQ(DecodeAll(e.bytes, e.extents), events);
+  const auto& size = e.record_sizes;
+  EXPECT_EQ(size[2], size[1] + 1);  // a three-byte amount for a two-byte one
+  EXPECT_EQ(size[3], size[1] + 1);  // a two-byte service for a one-byte one
+  EXPECT_EQ(size[4], size[3]);
+  EXPECT_EQ(size[5], size[1]);
+  EXPECT_EQ(size[7], size[6] + 1 + 1);  // one more byte of tail, one more for the lengths
+  EXPECT_EQ(size[9], size[8] + 1);  // the same one-byte tail, its lengths in two bytes
 }
 
 TEST(event_codec, instants_further_apart_than_int64_holds_round_trip_within_one_extent) {
