@@ -666,34 +666,47 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   // once, then the lines sorted by ranks, not strings.
   {
     std::vector<uint32_t> center_rank(reg.centers.size());
-    {
-      std::vector<uint32_t> order(reg.centers.size());
-      std::iota(order.begin(), order.end(), 0u);
-      std::sort(order.begin(), order.end(),
-                [&](uint32_t a, uint32_t b) { return reg.centers[a].center_id < reg.centers[b].center_id; });
-      for (uint32_t i = 0; i < order.size(); ++i) center_rank[order[i]] = i;
-    }
+    std::vector<uint32_t> center_of_rank(reg.centers.size());
+    std::iota(center_of_rank.begin(), center_of_rank.end(), 0u);
+    std::sort(center_of_rank.begin(), center_of_rank.end(),
+              [&](uint32_t a, uint32_t b) { return reg.centers[a].center_id < reg.centers[b].center_id; });
+    for (uint32_t i = 0; i < center_of_rank.size(); ++i) center_rank[center_of_rank[i]] = i;
     std::vector<std::string>& service_names = r.services;
     service_names.resize(s.services.size());
     for (size_t i = 0; i < service_names.size(); ++i) service_names[i] = std::string(s.services.name(static_cast<uint16_t>(i)));
     std::vector<uint32_t> service_rank(service_names.size());
-    {
-      std::vector<uint32_t> order(service_names.size());
-      std::iota(order.begin(), order.end(), 0u);
-      std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return service_names[a] < service_names[b]; });
-      for (uint32_t i = 0; i < order.size(); ++i) service_rank[order[i]] = i;
-    }
+    std::vector<uint32_t> service_of_rank(service_names.size());
+    std::iota(service_of_rank.begin(), service_of_rank.end(), 0u);
+    std::sort(service_of_rank.begin(), service_of_rank.end(),
+              [&](uint32_t a, uint32_t b) { return service_names[a] < service_names[b]; });
+    for (uint32_t i = 0; i < service_of_rank.size(); ++i) service_rank[service_of_rank[i]] = i;
     auto& lines = r.consumption_by_center;
     lines.reserve(consumption.size());
     consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
       lines.push_back(ConsumptionByCenterLine{key.serving, key.home, key.service, sum.transactions, sum.amount});
     });
     consumption = ConsumptionTotals();
-    auto rank = [&](const ConsumptionByCenterLine& k) {
-      return std::make_tuple(center_rank[static_cast<size_t>(k.serving_center)], center_rank[static_cast<size_t>(k.home_center)],
-                             service_rank[k.service]);
-    };
-    std::sort(lines.begin(), lines.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+    // Sorted in place with their ranks in the places of their ids, which go back
+    // after: the lines grow with the pairs of centres that serve each other's
+    // cards (833,000 lines at 2,000,000 cards and 1,000 centres, against 22,000
+    // at 200,000), and a comparison that looked the ranks up every time was
+    // 0.4 % of that run, on one thread, while sorting keys on the side took
+    // as long in first touches of their memory.
+    for (ConsumptionByCenterLine& l : lines) {
+      l.serving_center = static_cast<int32_t>(center_rank[static_cast<size_t>(l.serving_center)]);
+      l.home_center = static_cast<int32_t>(center_rank[static_cast<size_t>(l.home_center)]);
+      l.service = static_cast<uint16_t>(service_rank[l.service]);
+    }
+    std::sort(lines.begin(), lines.end(), [](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) {
+      if (a.serving_center != b.serving_center) return a.serving_center < b.serving_center;
+      if (a.home_center != b.home_center) return a.home_center < b.home_center;
+      return a.service < b.service;
+    });
+    for (ConsumptionByCenterLine& l : lines) {
+      l.serving_center = static_cast<int32_t>(center_of_rank[static_cast<size_t>(l.serving_center)]);
+      l.home_center = static_cast<int32_t>(center_of_rank[static_cast<size_t>(l.home_center)]);
+      l.service = static_cast<uint16_t>(service_of_rank[l.service]);
+    }
   }
   std::sort(r.homebed_exclusions.begin(), r.homebed_exclusions.end(),
             [](const HomebedExclusionLine& a, const HomebedExclusionLine& b) {
