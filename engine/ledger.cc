@@ -108,8 +108,8 @@ enum EventFlags : uint16_t {
   kShortTime = 128,    // at - previous at fits 24 bits (signed): 97 days
   kShortAmount = 256,  // amount fits 24 bits: 167,772.15 yuan
   kKindShift = 9,      // two bits
-  // Shorter still, for the common row (2,048 and up; kShortAmount and kPackedIdLengths
-  // then set too, so that a decoder tests the rarer case second):
+  // Shorter still, for the common row (2,048 and up; kTinyAmount comes with kShortAmount,
+  // and a decoder tests it first):
   kTinyAmount = 2048,        // amount fits 16 bits: 655.35 yuan (a deposit of 100 or 200, most consumption)
   kTinyService = 4096,       // a changed service fits one byte (the first 256 services named)
   kPackedIdLengths = 8192,   // the id's shared length and its tail's length both below 16: one byte
@@ -281,9 +281,12 @@ uint16_t DecodeEventFields(Reader* reader, const EventDelta& prev, EventHeader* 
   h.card = (flags & kSameCard) ? prev.card : r.Get<int32_t, kChecked>();
   h.file = (flags & kSameFile) ? prev.file : r.Get<uint16_t, kChecked>();
   h.line = (flags & kShortLine) ? prev.line + r.Get<uint8_t, kChecked>() : r.Get<uint32_t, kChecked>();
-  // (A 24-bit delta is sign-extended by shifting it to the top of 32 bits and back.)
-  h.at_seconds = (flags & kShortTime) ? prev.at_seconds + int64_t{static_cast<int32_t>(r.Get24<kChecked>() << 8) >> 8}
-                                      : r.Get<int64_t, kChecked>();
+  // (A 24-bit delta is sign-extended by shifting it to the top of 32 bits and back. Added
+  // unsigned: a damaged record must not overflow a signed sum; a sound one never wraps.)
+  h.at_seconds = (flags & kShortTime)
+                     ? static_cast<int64_t>(static_cast<uint64_t>(prev.at_seconds) +
+                                            static_cast<uint64_t>(int64_t{static_cast<int32_t>(r.Get24<kChecked>() << 8) >> 8}))
+                     : r.Get<int64_t, kChecked>();
   const uint32_t nanos = (flags & kHasNanos) ? r.Get<uint32_t, kChecked>() : 0u;
   if (nanos >= (1u << 30)) Reader::Bad();
   h.nanos_kind = nanos | static_cast<uint32_t>(kind) << 30;
@@ -337,7 +340,8 @@ DedupRecord DecodeDedupRecord(Reader* reader, const DedupDelta& prev) {
   const uint64_t flags = line_and_flags & 7;
   d.line = static_cast<uint32_t>(int64_t{(flags & 1) ? prev.line : 0} + UnZigZag(line_and_flags >> 3));
   d.file = (flags & 1) ? prev.file : static_cast<uint16_t>(r.Varint<kChecked>());
-  d.locator = static_cast<uint64_t>(static_cast<int64_t>((flags & 1) ? prev.locator : 0) + UnZigZag(r.Varint<kChecked>()));
+  // Added unsigned: a damaged record must not overflow a signed sum (locators are below 2^50).
+  d.locator = ((flags & 1) ? prev.locator : 0) + static_cast<uint64_t>(UnZigZag(r.Varint<kChecked>()));
   d.claimable = (flags & 2) ? 1 : 0;
   d.deposits = (flags & 4) ? 1 : 0;
   return d;
