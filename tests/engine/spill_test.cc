@@ -932,6 +932,23 @@ std::vector<DedupRecord> DecodedDedup(const ByteBuffer& bytes, const std::vector
   return records;
 }
 
+// Encodes `records` as one extent: the bytes, and where each record ends.
+struct EncodedDedup {
+  ByteBuffer bytes;
+  std::vector<size_t> ends;
+};
+EncodedDedup EncodeDedupExtent(const std::vector<DedupRecord>& records) {
+  EncodedDedup e;
+  DedupDelta prev;
+  for (size_t i = 0; i < records.size(); ++i) {
+    const size_t at = e.bytes.size();
+    e.bytes.resize(at + kMaxEncodedDedupBytes);
+    e.bytes.resize(at + EncodeDedup(records[i], i == 0, &prev, e.bytes.data() + at));
+    e.ends.push_back(e.bytes.size());
+  }
+  return e;
+}
+
 TEST(dedup_codec, records_round_trip_at_their_extremes_across_extents) {
   constexpr uint64_t kMax64 = std::numeric_limits<uint64_t>::max();
   constexpr uint64_t kMaxHash = kDedupHashMask;  // a record's hash is DedupHash(...): 48 bits
@@ -976,18 +993,10 @@ TEST(dedup_codec, a_record_keeps_the_low_48_bits_of_its_hash) {
       {0x1234'0000'0000'0001ull, 20, 3, 0, 1, 1},
       {0x0000'8000'0000'0000ull, 30, 4, 0, 1, 1},
   };
-  ByteBuffer bytes;
-  DedupDelta prev;
-  size_t first_size = 0;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const size_t at = bytes.size();
-    bytes.resize(at + kMaxEncodedDedupBytes);
-    bytes.resize(at + EncodeDedup(records[i], i == 0, &prev, bytes.data() + at));
-    if (i == 0) first_size = bytes.size();
-  }
+  const EncodedDedup e = EncodeDedupExtent(records);
   // Six bytes of hash, the line with the flags, the file and the locator.
-  EXPECT_EQ(first_size, 6u + 1 + 1 + 1);
-  const std::vector<DedupRecord> back = DecodedDedup(bytes, {static_cast<uint32_t>(bytes.size())});
+  EXPECT_EQ(e.ends[0], 6u + 1 + 1 + 1);
+  const std::vector<DedupRecord> back = DecodedDedup(e.bytes, {static_cast<uint32_t>(e.bytes.size())});
   ASSERT_EQ(back.size(), 3u);
   EXPECT_EQ(back[0].hash, 1u);
   EXPECT_EQ(back[1].hash, 1u);
@@ -1005,18 +1014,10 @@ TEST(dedup_codec, the_next_row_of_a_partition_takes_ten_bytes_its_flags_none) {
       {0x4444'5555'6666ull, 405'100, 5'068, 3, 0, 1},  // same file: 68 lines and 5,100 bytes on
       {0x7777'8888'9999ull, 410'200, 5'136, 3, 1, 1},
   };
-  ByteBuffer bytes;
-  DedupDelta prev;
-  std::vector<size_t> sizes;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const size_t at = bytes.size();
-    bytes.resize(at + kMaxEncodedDedupBytes);
-    bytes.resize(at + EncodeDedup(records[i], i == 0, &prev, bytes.data() + at));
-    sizes.push_back(bytes.size() - at);
-  }
-  EXPECT_EQ(sizes[1], 10u);
-  EXPECT_EQ(sizes[2], 10u);
-  const std::vector<DedupRecord> back = DecodedDedup(bytes, {static_cast<uint32_t>(bytes.size())});
+  const EncodedDedup e = EncodeDedupExtent(records);
+  EXPECT_EQ(e.ends[1] - e.ends[0], 10u);
+  EXPECT_EQ(e.ends[2] - e.ends[1], 10u);
+  const std::vector<DedupRecord> back = DecodedDedup(e.bytes, {static_cast<uint32_t>(e.bytes.size())});
   ASSERT_EQ(back.size(), records.size());
   for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(Key(back[i]), Key(records[i])) << "record " << i;
 }
@@ -1063,15 +1064,9 @@ TEST(dedup_codec, an_extent_cut_inside_a_record_is_damaged_wherever_the_cut_fall
     records.push_back({DedupHash(i * 0x9E3779B97F4A7C15ull), i % 3 ? i * 1000ull : ~0ull - i, i % 4 ? i : 0xFFFFFFF0u + (i % 7),
                        static_cast<uint16_t>(i % 5 ? 3 : 65'535), static_cast<uint8_t>(i & 1), static_cast<uint8_t>(i % 3 == 0)});
   }
-  ByteBuffer bytes;
-  DedupDelta prev;
-  std::vector<size_t> ends;
-  for (size_t i = 0; i < records.size(); ++i) {
-    const size_t at = bytes.size();
-    bytes.resize(at + kMaxEncodedDedupBytes);
-    bytes.resize(at + EncodeDedup(records[i], i == 0, &prev, bytes.data() + at));
-    ends.push_back(bytes.size());
-  }
+  const EncodedDedup e = EncodeDedupExtent(records);
+  const ByteBuffer& bytes = e.bytes;
+  const std::vector<size_t>& ends = e.ends;
   ASSERT_EQ(DecodedDedup(bytes, {static_cast<uint32_t>(bytes.size())}).size(), records.size());
   for (uint32_t cut = 1; cut < bytes.size(); ++cut) {
     const auto whole = static_cast<size_t>(std::upper_bound(ends.begin(), ends.end(), size_t{cut}) - ends.begin());
