@@ -195,23 +195,6 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
   flags |= static_cast<uint16_t>(static_cast<unsigned>(same_service) * kSameService);
   const bool tiny_service = h.service < 256;
   flags |= static_cast<uint16_t>(static_cast<unsigned>(consumption & tiny_service) * kTinyService);
-  if (!ref.empty()) flags |= kHasRef;
-  char* p = Put(out, flags);
-  if (!(flags & kSameCard)) p = Put(p, h.card);
-  if (!same_file) p = Put(p, h.file);
-  p = (flags & kShortLine) ? Put(p, static_cast<uint8_t>(line_delta)) : Put(p, h.line);
-  p = (flags & kShortTime) ? Put24(p, static_cast<uint32_t>(time_delta)) : Put(p, h.at_seconds);
-  if (flags & kHasNanos) p = Put(p, static_cast<uint32_t>(h.nanos()));
-  // The whole amount, then kept to its short length: a short amount is its low bytes (little-endian).
-  Put(p, h.amount_fen);
-  p += (flags & kTinyAmount) ? 2 : (flags & kShortAmount) ? 3 : 8;
-  if (consumption && !(flags & kSameServing)) p = Put(p, h.serving_center);
-  if (consumption) {
-    // Within the record's reserved room (MaxEncodedEventBytes) even when not kept; a tiny one keeps
-    // its low byte (little-endian).
-    Put(p, h.service);
-    p += static_cast<size_t>(!same_service) * (tiny_service ? 1 : sizeof h.service);
-  }
   // The txn id as the length of what it shares with the last one, and the rest.
   size_t common = 0;
   const size_t limit = std::min<size_t>({txn_id.size(), prev->txn_id_len, 255});
@@ -235,9 +218,25 @@ size_t EncodeEvent(const EventHeader& h, std::string_view txn_id, std::string_vi
     while (common < limit && txn_id[common] == prev->txn_id[common]) ++common;
   }
   const auto rest = static_cast<uint16_t>(txn_id.size() - common);
-  if (common < 16 && rest < 16) {
-    flags |= kPackedIdLengths;
-    Put(out, flags);  // the flags went out first; this one is known only now
+  if (common < 16 && rest < 16) flags |= kPackedIdLengths;
+  if (!ref.empty()) flags |= kHasRef;
+  char* p = Put(out, flags);
+  if (!(flags & kSameCard)) p = Put(p, h.card);
+  if (!same_file) p = Put(p, h.file);
+  p = (flags & kShortLine) ? Put(p, static_cast<uint8_t>(line_delta)) : Put(p, h.line);
+  p = (flags & kShortTime) ? Put24(p, static_cast<uint32_t>(time_delta)) : Put(p, h.at_seconds);
+  if (flags & kHasNanos) p = Put(p, static_cast<uint32_t>(h.nanos()));
+  // The whole amount, then kept to its short length: a short amount is its low bytes (little-endian).
+  Put(p, h.amount_fen);
+  p += (flags & kTinyAmount) ? 2 : (flags & kShortAmount) ? 3 : 8;
+  if (consumption && !(flags & kSameServing)) p = Put(p, h.serving_center);
+  if (consumption) {
+    // Within the record's reserved room (MaxEncodedEventBytes) even when not kept; a tiny one keeps
+    // its low byte (little-endian).
+    Put(p, h.service);
+    p += static_cast<size_t>(!same_service) * (tiny_service ? 1 : sizeof h.service);
+  }
+  if (flags & kPackedIdLengths) {
     p = Put(p, static_cast<uint8_t>(common << 4 | rest));
   } else {
     p = Put(p, static_cast<uint8_t>(common));
