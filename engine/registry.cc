@@ -508,14 +508,20 @@ Registry RegistryBuilder::Finish() {
     }
   }
   // Each elder's rows as one contiguous range, in file order within the elder.
+  // Files usually list rows in persons.csv order already: then nothing moves,
+  // and the sort is skipped (a stable sort of sorted rows still merges them
+  // all: 94 ms at 2,000,000 cards, against a pass that finds them sorted).
   auto by_elder = [](const auto& a, const auto& b) { return a.first < b.first; };
-  std::stable_sort(assessments_.begin(), assessments_.end(), by_elder);
-  std::stable_sort(enrollments_.begin(), enrollments_.end(), by_elder);
+  auto group_by_elder = [&](auto& rows) {
+    if (!std::is_sorted(rows.begin(), rows.end(), by_elder)) std::stable_sort(rows.begin(), rows.end(), by_elder);
+  };
+  group_by_elder(assessments_);
+  group_by_elder(enrollments_);
   // An elder's cards by index (card_no order), as settling walks them.
   std::vector<std::pair<int32_t, int32_t>> cards;  // (elder, card)
   cards.reserve(reg_.cards.size());
   for (size_t i = 0; i < reg_.cards.size(); ++i) cards.emplace_back(reg_.cards[i].elder, static_cast<int32_t>(i));
-  std::stable_sort(cards.begin(), cards.end(), by_elder);
+  group_by_elder(cards);
   reg_.assessments.reserve(assessments_.size());
   reg_.enrollments.reserve(enrollments_.size());
   reg_.elder_cards.reserve(cards.size());
@@ -559,11 +565,18 @@ Registry RegistryBuilder::Finish() {
     }
     reg_.serving_by_station.Build(keys, serving);  // when it cannot, ServingCenter uses the two tables
   }
-  // Growth left up to half of some vectors unused: the registry lives for the whole run.
-  reg_.elders.shrink_to_fit();
-  reg_.cards.shrink_to_fit();
-  reg_.station_center.shrink_to_fit();
-  reg_.platform_balances.shrink_to_fit();
+  // The registry lives for the whole run: a vector that growth or an estimate
+  // from a file's size left more than a quarter unused gives the rest back.
+  // Below that the room is kept: capacity never touched takes no memory, and
+  // copying millions of elders and cards into new memory took 54 ms at
+  // 2,000,000 cards.
+  auto shrink_if_wasteful = [](auto& v) {
+    if (v.capacity() - v.size() > v.size() / 4) v.shrink_to_fit();
+  };
+  shrink_if_wasteful(reg_.elders);
+  shrink_if_wasteful(reg_.cards);
+  shrink_if_wasteful(reg_.station_center);
+  shrink_if_wasteful(reg_.platform_balances);
   // Persons are looked up only while the registry is read; their ids name elders in outputs.
   std::vector<int32_t>().swap(reg_.person_elder);
   reg_.person_ids.ReleaseLookup();

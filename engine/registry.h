@@ -166,6 +166,7 @@ struct Registry {
     if (const int32_t s = station_ids.Find(station_id); s >= 0) return station_center[static_cast<size_t>(s)];
     return center_ids.Find(station_id);
   }
+  // The bytes its tables reserve (capacities: room never touched counts, though it takes no memory).
   size_t MemoryBytes() const;
 };
 

@@ -110,6 +110,47 @@ TEST(intake, persons_are_found_whatever_order_rows_name_them) {
   EXPECT_EQ(assessed["P103"], 0u);
 }
 
+// Each elder's assessments and cards come out as one range, the rows in the
+// order their file lists them. Files usually list rows person by person (then
+// RegistryBuilder::Finish moves nothing and does not even sort); rows in any
+// other order give the same ranges.
+TEST(intake, each_elders_rows_are_grouped_in_file_order_whether_or_not_files_list_them_by_person) {
+  struct Row {
+    const char* person;
+    const char* assessed_on;
+    const char* card;
+  };
+  auto grouped = [](const std::vector<Row>& rows) {
+    World w;
+    for (const char* p : {"P1", "P2", "P3"}) w.Person(p, "1950-03-10");
+    for (const Row& row : rows) {
+      w.assessments.push_back({row.person, row.assessed_on, "3", "GB/T 42195-2022"});
+      w.Card(row.card, row.person, 1);
+    }
+    auto r = w.Build(YearMonth::Of(2024, 2));
+    std::map<std::string, std::string> out;  // person: its assessment dates, then its cards
+    for (size_t e = 0; e < r.registry.elders.size(); ++e) {
+      const Elder& elder = r.registry.elder(static_cast<int32_t>(e));
+      std::string& text = out[std::string(r.registry.person_id(elder))];
+      for (const Assessment& a : r.registry.AssessmentsOf(elder)) text += a.assessed_on.ToString() + " ";
+      text += "|";
+      for (int32_t card : r.registry.CardsOf(elder)) text += " " + std::string(r.registry.card_no(card));
+    }
+    return out;
+  };
+  const auto by_person = grouped({{"P1", "2023-01-01", "K1"}, {"P1", "2023-02-01", "K2"}, {"P2", "2023-03-01", "K3"},
+                                  {"P3", "2023-04-01", "K4"}});
+  EXPECT_EQ(by_person.at("P1"), "2023-01-01 2023-02-01 | K1 K2");
+  EXPECT_EQ(by_person.at("P2"), "2023-03-01 | K3");
+  EXPECT_EQ(by_person.at("P3"), "2023-04-01 | K4");
+  // Persons interleaved and out of order: each elder's rows stay in file order, its cards in card_no order.
+  const auto mixed = grouped({{"P3", "2023-04-01", "K4"}, {"P1", "2023-02-01", "K2"}, {"P2", "2023-03-01", "K3"},
+                              {"P1", "2023-01-01", "K1"}, {"P3", "2023-05-01", "K0"}});
+  EXPECT_EQ(mixed.at("P1"), "2023-02-01 2023-01-01 | K1 K2");
+  EXPECT_EQ(mixed.at("P2"), "2023-03-01 | K3");
+  EXPECT_EQ(mixed.at("P3"), "2023-04-01 2023-05-01 | K0 K4");
+}
+
 TEST(intake, a_rejected_row_names_its_file_and_line) {
   World w;
   w.Person("P1", "1950-03-10");
