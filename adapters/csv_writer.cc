@@ -1,5 +1,6 @@
 #include "adapters/csv_writer.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
@@ -32,63 +33,35 @@ constexpr std::array<bool, 256> MakeQuoteBytes() {
 }
 constexpr std::array<bool, 256> kQuoteBytes = MakeQuoteBytes();
 
-// False when no byte of `cell` is below ',' (0x2C): every byte that needs
-// quotes (',' '"' CR LF) is, while ids, codes and numbers have none, so most
-// cells are cleared eight bytes at a time and only the rest are looked at byte
-// by byte.
-bool MayNeedQuotes(std::string_view cell) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  size_t i = 0;
-  for (; i + 8 <= cell.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, cell.data() + i, 8);
-    if (((w - kOnes * 0x2D) & ~w & kHigh) != 0) return true;  // some byte < 0x2D
-  }
-  for (; i < cell.size(); ++i) {
-    if (static_cast<unsigned char>(cell[i]) < 0x2D) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
-void CsvWriter::Cell(std::string_view cell) {
-  if (row_started_) out_.push_back(',');
-  row_started_ = true;
-  const bool formula = NeedsGuard(cell);
-  bool quote = false;
-  if (MayNeedQuotes(cell)) {
-    for (char c : cell) {  // a table, not memchr per character
-      if (kQuoteBytes[static_cast<unsigned char>(c)]) {
-        quote = true;
-        break;
-      }
-    }
-  }
-  if (!quote && !formula) {
-    out_.append(cell);
-    return;
-  }
-  if (quote) out_.push_back('"');
-  if (formula) out_.push_back('\'');
-  // Runs between quotes are appended whole; each quote is doubled.
-  for (size_t at = 0;;) {
-    const size_t q = cell.find('"', at);
-    if (q == std::string_view::npos) {
-      out_.append(cell.substr(at));
-      break;
-    }
-    out_.append(cell.substr(at, q + 1 - at));
-    out_.push_back('"');
-    at = q + 1;
-  }
-  if (quote) out_.push_back('"');
+void CsvWriter::Grow(size_t n) {
+  out_.resize(std::max(used_ + n, 2 * out_.size() + 64));
 }
 
-void CsvWriter::EndRow() {
-  out_.push_back('\n');
-  row_started_ = false;
+void CsvWriter::QuotedOrGuardedCell(std::string_view cell) {
+  const bool formula = NeedsGuard(cell);
+  bool quote = false;
+  for (char c : cell) {  // a table, not memchr per character
+    if (kQuoteBytes[static_cast<unsigned char>(c)]) {
+      quote = true;
+      break;
+    }
+  }
+  if (!quote && !formula) return RawCell(cell);
+  // At most: a comma, two quotes, the apostrophe and every byte doubled.
+  char* const start = Room(2 * cell.size() + 4);
+  char* p = start;
+  if (row_started_) *p++ = ',';
+  row_started_ = true;
+  if (quote) *p++ = '"';
+  if (formula) *p++ = '\'';
+  for (char c : cell) {
+    *p++ = c;
+    if (c == '"') *p++ = '"';
+  }
+  if (quote) *p++ = '"';
+  used_ += static_cast<size_t>(p - start);
 }
 
 void CsvWriter::WriteRow(std::initializer_list<std::string_view> cells) {
