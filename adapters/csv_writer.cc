@@ -36,7 +36,8 @@ constexpr std::array<bool, 256> kQuoteBytes = MakeQuoteBytes();
 }  // namespace
 
 void CsvWriter::Grow(size_t n) {
-  out_.resize(std::max(used_ + n, 2 * out_.size() + 64));
+  // Past the capacity, std::string doubles it; within it, nothing moves.
+  out_.resize(used_ + std::max(n, kGrowBytes));
 }
 
 void CsvWriter::QuotedOrGuardedCell(std::string_view cell) {

@@ -5,10 +5,9 @@
 // starting with '=', '+', '@', a tab or CR, or '-' not followed by a digit — is
 // written with a leading apostrophe, so no output cell can start a formula
 // whatever the input held. Appends to an in-memory buffer; the caller decides
-// where the bytes go (the book writes them atomically). The buffer's whole
-// length is room to write in, so a cell costs no capacity check of a
-// std::string and no call to memcpy: output files run to tens of millions of
-// cells.
+// where the bytes go (the book writes them atomically). The buffer's length
+// is room to write in, so a cell costs no capacity check of a std::string and
+// no call to memcpy: output files run to tens of millions of cells.
 #ifndef CARECARD_ADAPTERS_CSV_WRITER_H_
 #define CARECARD_ADAPTERS_CSV_WRITER_H_
 
@@ -25,6 +24,19 @@ namespace carecard {
 class CsvWriter {
  public:
   CsvWriter() = default;
+  // A moved-from writer is empty and usable (its count goes with its buffer).
+  CsvWriter(CsvWriter&& other) noexcept { *this = std::move(other); }
+  CsvWriter& operator=(CsvWriter&& other) noexcept {
+    if (this != &other) {
+      out_ = std::move(other.out_);
+      other.out_.clear();
+      used_ = std::exchange(other.used_, 0);
+      row_started_ = std::exchange(other.row_started_, false);
+    }
+    return *this;
+  }
+  CsvWriter(const CsvWriter&) = delete;
+  CsvWriter& operator=(const CsvWriter&) = delete;
 
   void WriteRow(std::initializer_list<std::string_view> cells);
   void WriteRow(const std::vector<std::string>& cells);
@@ -63,11 +75,8 @@ class CsvWriter {
   void Adopt(std::string&& buffer) {
     out_ = std::move(buffer);
     used_ = 0;
-    out_.resize(out_.capacity());  // a buffer handed back is mostly this long already: little to fill
   }
-  void Reserve(size_t bytes) {
-    if (out_.size() < bytes) out_.resize(bytes);
-  }
+  void Reserve(size_t bytes) { out_.reserve(bytes); }
 
   // True when `cell` would be read as a formula by a spreadsheet.
   static bool LooksLikeFormula(std::string_view cell);
@@ -127,7 +136,10 @@ class CsvWriter {
     if (out_.size() - used_ < n) Grow(n);
     return out_.data() + used_;
   }
+  // Room for n more bytes, made kGrowBytes at a time: resize zero-fills what it
+  // adds, so room is added as it is needed, not a whole buffer ahead.
   void Grow(size_t n);
+  static constexpr size_t kGrowBytes = 64 * 1024;
   void QuotedOrGuardedCell(std::string_view cell);
 
   // [0, used_) is written; the rest, up to out_.size(), is room.

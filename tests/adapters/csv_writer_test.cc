@@ -148,5 +148,23 @@ TEST(csv_writer, an_adopted_buffer_is_written_over_and_grows_when_a_row_outruns_
   EXPECT_EQ(w.bytes(), "next\n");
 }
 
+// A writer moved from is empty and writes on from nothing; the one moved to
+// has the bytes, and its row goes on where it was.
+TEST(csv_writer, a_moved_writer_takes_its_bytes_and_leaves_an_empty_one) {
+  CsvWriter from;
+  from.Cell("a");
+  from.Cell("b");
+  CsvWriter to = std::move(from);
+  EXPECT_TRUE(from.bytes().empty());  // NOLINT(bugprone-use-after-move): the contract under test
+  to.Cell("c");
+  to.EndRow();
+  EXPECT_EQ(to.bytes(), "a,b,c\n");
+  from.Cell("fresh");
+  from.EndRow();
+  EXPECT_EQ(from.bytes(), "fresh\n");
+  to = std::move(from);
+  EXPECT_EQ(to.bytes(), "fresh\n");
+}
+
 }  // namespace
 }  // namespace carecard
