@@ -25,6 +25,7 @@
 
 #include "adapters/csv_chunks.h"
 #include "adapters/csv_reader.h"
+#include "adapters/csv_writer.h"
 #include "adapters/data_folder.h"
 #include "batch/generator.h"
 #include "engine/calendar.h"
@@ -229,6 +230,52 @@ void BM_CsvChunkReaderAndParser(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * bytes);
 }
 BENCHMARK(BM_CsvChunkReaderAndParser)->Unit(benchmark::kMillisecond);
+
+// --- Output -------------------------------------------------------------------
+
+// The consumption file's rows written back through CsvWriter cell by cell, as
+// the output files are rendered: chunks of ~1 MiB handed over and their
+// buffers adopted again (batch/outputs.cc), so nothing is allocated per cell.
+// Checks that the bytes written are the file read (the generator writes with
+// the same writer).
+void BM_CsvWriterRows(benchmark::State& state) {
+  constexpr size_t kColumns = 8;
+  std::vector<const std::vector<std::string>*> columns;
+  for (size_t c = 0; c < kColumns; ++c) columns.push_back(&ConsumptionColumn(c));
+  const size_t rows = columns[0]->size();
+  auto write_all = [&](CsvWriter& w, std::string* spare, std::string* all) {
+    int64_t bytes = 0;
+    for (size_t r = 0; r < rows; ++r) {
+      for (size_t c = 0; c < kColumns; ++c) w.Cell((*columns[c])[r]);
+      w.EndRow();
+      if (w.bytes().size() >= (1u << 20)) {
+        bytes += static_cast<int64_t>(w.bytes().size());
+        if (all) all->append(w.bytes());
+        *spare = w.Release();
+        w.Adopt(std::move(*spare));
+      }
+    }
+    bytes += static_cast<int64_t>(w.bytes().size());
+    if (all) all->append(w.bytes());
+    *spare = w.Release();
+    w.Adopt(std::move(*spare));
+    return bytes;
+  };
+  CsvWriter w;
+  std::string spare, all;
+  const std::string& file = ConsumptionBytes();
+  write_all(w, &spare, &all);
+  if (all != file.substr(file.find('\n') + 1)) {
+    state.SkipWithError("the rows written back are not the file's");
+    return;
+  }
+  int64_t bytes = 0;
+  for (auto _ : state) bytes += write_all(w, &spare, nullptr);
+  state.SetBytesProcessed(bytes);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(rows * kColumns));
+  state.SetLabel("items = cells");
+}
+BENCHMARK(BM_CsvWriterRows)->Unit(benchmark::kMillisecond);
 
 // --- Money and timestamps ----------------------------------------------------
 
