@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "engine/small_copy.h"
+
 namespace carecard {
 
 class CsvWriter {
@@ -52,7 +54,7 @@ class CsvWriter {
     *p = ',';
     p += row_started_ ? 1 : 0;
     row_started_ = true;
-    CopyShort(p, cell.data(), cell.size());
+    CopySmall(p, cell.data(), cell.size());
     used_ = static_cast<size_t>(p + cell.size() - out_.data());
   }
   void EndRow() {
@@ -109,27 +111,6 @@ class CsvWriter {
       if (static_cast<unsigned char>(cell[i]) < 0x2D) return true;
     }
     return false;
-  }
-  // Copies n bytes: cells are mostly 4..16 bytes, which two overlapping
-  // loads and stores copy without a call to memcpy.
-  static void CopyShort(char* to, const char* from, size_t n) {
-    if (n >= 8 && n <= 16) {
-      uint64_t a, b;
-      std::memcpy(&a, from, 8);
-      std::memcpy(&b, from + n - 8, 8);
-      std::memcpy(to, &a, 8);
-      std::memcpy(to + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-      uint32_t a, b;
-      std::memcpy(&a, from, 4);
-      std::memcpy(&b, from + n - 4, 4);
-      std::memcpy(to, &a, 4);
-      std::memcpy(to + n - 4, &b, 4);
-    } else if (n > 16) {
-      std::memcpy(to, from, n);
-    } else {
-      for (size_t i = 0; i < n; ++i) to[i] = from[i];
-    }
   }
   // Where the next n bytes go, with room for them.
   char* Room(size_t n) {

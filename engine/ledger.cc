@@ -4,6 +4,8 @@
 #include <bit>
 #include <cassert>
 
+#include "engine/small_copy.h"
+
 namespace carecard {
 namespace {
 
@@ -114,32 +116,6 @@ enum EventFlags : uint16_t {
   kTinyService = 4096,       // a changed service fits one byte (the first 256 services named)
   kPackedIdLengths = 8192,   // the id's shared length and its tail's length both below 16: one byte
 };
-
-// Copies of a few bytes (what differs between consecutive txn ids) without a call.
-// (Two overlapping fixed-size moves cover any length up to 16, within bounds;
-// a byte loop would be turned into a `rep movs`, slow to start.)
-inline void CopySmall(char* dst, const char* src, size_t n) {
-  if (n >= 8 && n <= 16) {
-    uint64_t a, b;
-    std::memcpy(&a, src, 8);
-    std::memcpy(&b, src + n - 8, 8);
-    std::memcpy(dst, &a, 8);
-    std::memcpy(dst + n - 8, &b, 8);
-  } else if (n >= 4 && n < 8) {
-    uint32_t a, b;
-    std::memcpy(&a, src, 4);
-    std::memcpy(&b, src + n - 4, 4);
-    std::memcpy(dst, &a, 4);
-    std::memcpy(dst + n - 4, &b, 4);
-  } else if (n > 0 && n < 4) {
-    const char first = src[0], middle = src[n / 2], last = src[n - 1];
-    dst[0] = first;
-    dst[n / 2] = middle;
-    dst[n - 1] = last;
-  } else if (n > 16) {
-    std::memcpy(dst, src, n);
-  }
-}
 
 template <typename T>
 inline char* Put(char* p, T v) {
