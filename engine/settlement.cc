@@ -625,31 +625,38 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
     });
   };
   auto payouts_and_totals = [&] {
-    // Payouts by centre.
+    // Payouts by centre, and the card-months' control totals, in one pass over
+    // the card-months (3.9 M of them, 125 MB, at 2,000,000 cards: each pass
+    // out of cache costs ~20 ms).
     struct PayoutSum {
       int64_t paid_cards = 0;
       Money subsidy, adjustment;
+      bool has_card_month = false;
     };
+    ControlTotals& t = r.totals;
     std::vector<PayoutSum> by_center_index(reg.centers.size());
     std::vector<uint8_t> paid(reg.cards.size(), 0);
     std::vector<uint8_t> listed(reg.cards.size(), 0);
     for (const CardMonth& cm : r.card_months) {
       const auto card = static_cast<size_t>(cm.card);
       PayoutSum& sum = by_center_index[static_cast<size_t>(reg.cards[card].center)];
+      sum.has_card_month = true;
       sum.subsidy += cm.subsidy;
-      if (cm.status == CardMonthStatus::kPaid && !paid[card]) {
-        paid[card] = 1;
-        ++sum.paid_cards;
+      t.subsidies += cm.subsidy;
+      ++t.card_months;
+      if (cm.status == CardMonthStatus::kPaid) {
+        ++t.card_months_paid;
+        if (!paid[card]) {
+          paid[card] = 1;
+          ++sum.paid_cards;
+        }
       }
+      t.cards += listed[card] ^ 1;
       listed[card] = 1;
     }
     std::map<std::string, PayoutSum> by_center;
-    {
-      std::vector<uint8_t> has_card_month(reg.centers.size(), 0);
-      for (const CardMonth& cm : r.card_months) has_card_month[static_cast<size_t>(reg.cards[static_cast<size_t>(cm.card)].center)] = 1;
-      for (size_t c = 0; c < reg.centers.size(); ++c) {
-        if (has_card_month[c]) by_center[reg.centers[c].center_id] = by_center_index[c];
-      }
+    for (size_t c = 0; c < reg.centers.size(); ++c) {
+      if (by_center_index[c].has_card_month) by_center[reg.centers[c].center_id] = by_center_index[c];
     }
     for (const auto& adj : r.adjustments) by_center[adj.center_id].adjustment += adj.amount;
     for (const auto& [center, carried] : s.book.carried) {
@@ -678,21 +685,13 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
       r.payouts.push_back(std::move(line));
     }
 
-
-    // Control totals.
-    ControlTotals& t = r.totals;
+    // The other control totals.
     for (const auto& st : r.statements) {
       t.deposits += st.flows.deposits;
       t.reversals += st.flows.reversals;
       t.consumption += st.flows.consumption;
       t.refunds += st.flows.refunds;
     }
-    for (const auto& cm : r.card_months) {
-      t.subsidies += cm.subsidy;
-      ++t.card_months;
-      if (cm.status == CardMonthStatus::kPaid) ++t.card_months_paid;
-    }
-    for (uint8_t l : listed) t.cards += l;
     for (const auto& a : r.adjustments) t.adjustments += a.amount;
     for (const auto& p : r.payouts) {
       t.payouts += p.payout;
