@@ -738,11 +738,22 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
         l.home_center = static_cast<int32_t>(center_rank[static_cast<size_t>(l.home_center)]);
         l.service = static_cast<uint16_t>(service_rank[l.service]);
       }
-      std::sort(lines.begin(), lines.end(), [](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) {
-        if (a.serving_center != b.serving_center) return a.serving_center < b.serving_center;
-        if (a.home_center != b.home_center) return a.home_center < b.home_center;
-        return a.service < b.service;
-      });
+      // One 64-bit key per comparison, not three branches, while the ranks fit
+      // 24 bits (16,777,216 centres).
+      if (reg.centers.size() < (size_t{1} << 24)) {
+        auto key = [](const ConsumptionByCenterLine& l) {
+          return uint64_t{static_cast<uint32_t>(l.serving_center)} << 40 | uint64_t{static_cast<uint32_t>(l.home_center)} << 16 |
+                 l.service;
+        };
+        std::sort(lines.begin(), lines.end(),
+                  [&](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) { return key(a) < key(b); });
+      } else {
+        std::sort(lines.begin(), lines.end(), [](const ConsumptionByCenterLine& a, const ConsumptionByCenterLine& b) {
+          if (a.serving_center != b.serving_center) return a.serving_center < b.serving_center;
+          if (a.home_center != b.home_center) return a.home_center < b.home_center;
+          return a.service < b.service;
+        });
+      }
       for (ConsumptionByCenterLine& l : lines) {
         l.serving_center = static_cast<int32_t>(center_of_rank[static_cast<size_t>(l.serving_center)]);
         l.home_center = static_cast<int32_t>(center_of_rank[static_cast<size_t>(l.home_center)]);

@@ -284,6 +284,43 @@ TEST(settlement, a_refund_is_attributed_to_the_station_and_service_of_its_consum
   EXPECT_EQ(r.consumption_by_center[0].amount.ToString(), "60.00");
 }
 
+// consumption_by_center.csv is in the order of serving centre id, home centre
+// id, then service name (bytes), whatever order the registry lists centres in,
+// services are first named in, or rows come in.
+TEST(settlement, consumption_by_center_lines_come_by_serving_centre_home_centre_and_service) {
+  World w;
+  std::swap(w.centers[0], w.centers[1]);  // the registry lists C02 first
+  w.Person("P1", "1949-11-11");
+  w.Person("P2", "1949-11-12");
+  w.Card("K1", "P1", 1, "2022-06-01", "", "C01");
+  w.Card("K2", "P2", 1, "2022-06-01", "", "C02");
+  w.Deposit("D1", "K1", "500.00", "2024-01-01T09:00:00+08:00");
+  w.Deposit("D2", "K2", "500.00", "2024-01-01T09:00:00+08:00");
+  struct Visit {
+    const char* card;
+    const char* station;
+    const char* service;
+  };
+  const std::vector<Visit> visits = {{"K2", "C02S01", "康复"}, {"K1", "C02S01", "助餐"}, {"K2", "C01S01", "助浴"},
+                                     {"K1", "C01S01", "康复"}, {"K2", "C02S01", "助洁"}, {"K1", "C01S01", "助洁"},
+                                     {"K1", "C02S01", "助洁"}, {"K2", "C01S01", "助餐"}, {"K1", "C01S01", "助餐"},
+                                     {"K2", "C02S01", "康复"}};
+  for (size_t i = 0; i < visits.size(); ++i) {
+    w.Consume("X" + std::to_string(i), visits[i].card, "10.00", "2024-01-1" + std::to_string(i % 9 + 1) + "T10:00:00+08:00",
+              visits[i].station, visits[i].service);
+  }
+  auto r = w.Settle("2024-B1");
+  std::vector<std::string> got;
+  for (const auto& l : r.consumption_by_center) {
+    got.push_back(l.serving_center_id + " " + l.home_center_id + " " + l.service + " " + std::to_string(l.transactions));
+  }
+  // 助洁 (E5 8A A9 E6 B4 81) < 助浴 (.. E6 B5 B4) < 助餐 (.. E9 A4 90) < 康复 (E5 BA B7 ..).
+  const std::vector<std::string> expected = {"C01 C01 助洁 1", "C01 C01 助餐 1", "C01 C01 康复 1", "C01 C02 助浴 1",
+                                             "C01 C02 助餐 1", "C02 C01 助洁 1", "C02 C01 助餐 1", "C02 C02 助洁 1",
+                                             "C02 C02 康复 2"};
+  EXPECT_EQ(got, expected);
+}
+
 TEST(settlement, opening_plus_flows_is_closing_and_payouts_add_up) {
   World w;
   for (int i = 0; i < 30; ++i) {
