@@ -7,7 +7,9 @@
 #   bench/run.sh --micro         # also the Google Benchmark micro-benchmarks (bench/micro)
 #   bench/run.sh --probe         # also what first touches of memory cost here (on with --large)
 #
-# Environment: CARECARD_BENCH_DATA=DIR keeps the data sets elsewhere (default bench/data).
+# Environment: CARECARD_BENCH_DATA=DIR keeps the data sets elsewhere (default bench/data);
+#   CARECARD_BENCH_BIN=PATH times that carecard binary instead of building build-bench/ (the
+#   test suite's smoke run of this script; figures are only meaningful from a Release build).
 # Options: --reps N (default 3; medians are reported), --cards N (default 200000),
 #          --history-cards N (default 20000), --no-duckdb, --only-extra (skip the main comparison),
 #          --no-probe (skip the first-touch probe that --large turns on).
@@ -60,16 +62,37 @@ die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
 command -v python3 >/dev/null || die "python3 is needed for the summary table"
 
 # --- build --------------------------------------------------------------------
-targets=(carecard)
-((micro)) && targets+=(carecard_micro)
-if [[ ! -f "$build/build.ninja" ]] || ! grep -q 'CARECARD_BENCH:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
-  log "configuring $build (Release)"
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCARECARD_TESTS=OFF -DCARECARD_BENCH=ON >/dev/null
+if [[ -n "${CARECARD_BENCH_BIN:-}" ]]; then
+  carecard="$CARECARD_BENCH_BIN"
+  [[ -x "$carecard" ]] || die "CARECARD_BENCH_BIN=$carecard is not an executable"
+  ((micro)) && die "--micro needs the build of build-bench/; unset CARECARD_BENCH_BIN"
+  build_type="given binary"
+else
+  targets=(carecard)
+  ((micro)) && targets+=(carecard_micro)
+  # Reconfigured unless the cache says Release with the benchmarks on: a Debug build timed by
+  # mistake would print plausible, meaningless figures.
+  if [[ ! -f "$build/build.ninja" ]] || ! grep -q 'CARECARD_BENCH:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null ||
+     ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$build/CMakeCache.txt" 2>/dev/null; then
+    log "configuring $build (Release)"
+    cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCARECARD_TESTS=OFF -DCARECARD_BENCH=ON >/dev/null
+  fi
+  log "building ${targets[*]} (ninja -j2; a no-op when up to date)"
+  ninja -C "$build" -j2 "${targets[@]}" >/dev/null
+  carecard="$build/carecard"
+  [[ -x "$carecard" ]] || die "no $carecard after the build"
+  build_type=Release
 fi
-log "building ${targets[*]} (ninja -j2; a no-op when up to date)"
-ninja -C "$build" -j2 "${targets[@]}" >/dev/null
-carecard="$build/carecard"
-[[ -x "$carecard" ]] || die "no $carecard after the build"
+# What is timed, named now: the tree may change while the benchmark runs, the binary does not.
+if [[ -n "${CARECARD_BENCH_LABEL:-}" ]]; then
+  label="$CARECARD_BENCH_LABEL"
+elif git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
+  label="commit $(git -C "$root" rev-parse --short HEAD)"
+  git -C "$root" diff --quiet HEAD -- engine adapters batch rules || label+=" + uncommitted changes"
+else
+  label="source tree $root (not a git checkout)"
+fi
+binary_sha256=$(sha256sum "$carecard" | cut -c1-16)
 
 # --- DuckDB (benchmark peer, npm) --------------------------------------------------
 if ((duckdb && main)); then
@@ -146,28 +169,40 @@ settle_cmd() {  # settle_cmd DATA BOOK PERIOD THREADS [--close]: the command lin
 }
 
 # compare SET=DIR...: the three-way comparison, repeated $reps times. Each repetition runs every
-# set in turn (wc, carecard --threads 1, --threads 2, DuckDB on one set, then the next set), so
+# set in turn (wc, carecard --threads 1 and --threads 2, DuckDB on one set, then the next set), so
 # that the machine's drift over the minutes of a run (±30 % seen here, other tenants of the host)
 # falls on both sides of the scaling figure instead of on one set. Each set is read once, untimed,
 # just before its turn: pages the guest dropped while the other set ran are back before `wc`.
+# The two carecard runs swap places from one repetition to the next: the one that runs second
+# finds the memory the first just freed still warm (bench/README.md, "First touches of memory"),
+# and the thread speed-up should not owe anything to that. Their period folders are compared
+# file by file through SHA-256 sums taken after each run, untimed (the same inputs settle to the
+# same bytes whatever the thread count); the verdict goes into the results as an `identical` row.
 compare() {
-  local rep entry set dir t
+  local rep entry set dir t order
   for ((rep = 1; rep <= reps; rep++)); do
+    if ((rep % 2)); then order=(1 2); else order=(2 1); fi
     for entry in "$@"; do
       set="${entry%%=*}" dir="${entry#*=}"
       log "reading $set once (untimed) before repetition $rep"
       cat "$dir"/*.csv >/dev/null
       measure "$set" wc "$rep" bash -c "cat '$dir'/*.csv | wc -l"
-      for t in 1 2; do
+      for t in "${order[@]}"; do
         rm -rf "$work/book-$set"
         settle_cmd "$dir" "$work/book-$set" 2024-B1 "$t"
         measure "$set" "carecard_t$t" "$rep" "${cmd[@]}"
+        (cd "$work/book-$set/2024-B1" && sha256sum -- *) >"$work/sums-t$t"
+        rm -rf "$work/book-$set"
       done
+      local same=yes
+      cmp -s "$work/sums-t1" "$work/sums-t2" || same=no
+      printf '%s\tidentical\t%s\t\t\t\t%s files\n' "$set" "$rep" "$same $(wc -l <"$work/sums-t1")" >>"$results"
+      [[ $same == yes ]] || { diff "$work/sums-t1" "$work/sums-t2" >&2; log "$set: --threads 1 and --threads 2 wrote different files (repetition $rep)"; }
       if ((duckdb)); then
         rm -rf "$work/duckdb-$set"
         measure "$set" duckdb_t2 "$rep" node "$here/duckdb_run.mjs" --data "$dir" --out "$work/duckdb-$set" --threads 2
       fi
-      rm -rf "$work/book-$set" "$work/duckdb-$set"
+      rm -rf "$work/duckdb-$set"
     done
   done
 }
@@ -282,15 +317,7 @@ fi
 # --- summary --------------------------------------------------------------------------------
 summary="$results_dir/$stamp.txt"
 {
-  if [[ -n "${CARECARD_BENCH_LABEL:-}" ]]; then
-    label="$CARECARD_BENCH_LABEL"
-  elif git -C "$root" rev-parse --git-dir >/dev/null 2>&1; then
-    label="commit $(git -C "$root" rev-parse --short HEAD)"
-    git -C "$root" diff --quiet HEAD -- engine adapters batch rules || label+=" + uncommitted changes"
-  else
-    label="source tree $root (not a git checkout)"
-  fi
-  echo "carecard benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $label"
+  echo "carecard benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $label (as built before the runs: $build_type, carecard sha256 $binary_sha256…)"
   echo "machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1), $(free -g | awk '/^Mem:/ { print $2 }') GiB; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   default_threads=$("$carecard" settle --help | sed -n 's/.*--threads INT:INT in \[1 - 256\]=\([0-9]*\).*/\1/p')
   echo "carecard settle without --threads runs ${default_threads:-?} threads here (the CPUs it may use, at most 8)"
@@ -307,20 +334,30 @@ for s in sets:
     meta[name] = m
 rows = collections.defaultdict(list)
 extra = collections.defaultdict(list)
+identical = collections.defaultdict(list)  # set -> 'yes N files' / 'no N files', one a repetition
 for i, line in enumerate(open(path)):
     if i == 0: continue
     st, case, rep, sec, rss, cpu, ex = (line.rstrip('\n').split('\t') + [''])[:7]
+    if case == 'identical':
+        identical[st].append(ex)
+        continue
     rows[(st, case)].append((float(sec), int(rss) if rss else 0, float(cpu) if cpu else 0.0))
     extra[(st, case)].append(ex)
 def med(st, case, idx=0):
     v = rows.get((st, case))
     return statistics.median(x[idx] for x in v) if v else None
 MiB = 1024 * 1024
+def card_months_of(st):
+    # The card-months the run held (its own count, printed by settle), not cards x months: the
+    # target is bytes per card-month, and cards without activity in a month have none.
+    counts = [int(f.group(1)) for case in ('carecard_t2', 'carecard_t1') for e in extra.get((st, case), [])
+              for f in [re.search(r'(?<!with )card-months: (\d+)', e)] if f]
+    return (max(counts), 'held by the run') if counts else (meta[st]['cards'] * 2, 'cards x 2 months')
 for st in [s.split('=')[0] for s in sets if s.startswith('c')]:
-    m = meta[st]; card_months = m['cards'] * 2
+    m = meta[st]; card_months, cm_source = card_months_of(st)
     print(f"\n## {st}: {m['cards']:,} cards, {m['txn_rows']:,} transaction rows ({m['all_rows']:,} rows in all), "
           f"{m['bytes'] / MiB:,.0f} MiB of CSV; medians of {reps}")
-    print(f"| run | median wall s | each repetition, s | median CPU s | rows/s (txn, wall) | peak RSS MiB | bytes/card-month over 64 MiB | page faults | vs DuckDB | vs wc |")
+    print(f"| run | median wall s | each repetition, s | median CPU s | rows/s (txn, wall) | peak RSS MiB | bytes/card-month over 64 MiB ({card_months:,} card-months, {cm_source}) | page faults | vs DuckDB | vs wc |")
     print(f"|---|---|---|---|---|---|---|---|---|---|")
     dk, wc = med(st, 'duckdb_t2'), med(st, 'wc')
     for case, label in [('carecard_t1', 'carecard settle --threads 1'), ('carecard_t2', 'carecard settle --threads 2'),
@@ -339,7 +376,13 @@ for st in [s.split('=')[0] for s in sets if s.startswith('c')]:
         print(f"| {label} | {t:.2f} | {each} | {cpu:.2f} | {m['txn_rows'] / t / 1e6:.2f} M | {rss / MiB:,.0f} | {pcm} | {pf} | {vs_dk} | {vs_wc} |")
     t1, t2 = med(st, 'carecard_t1'), med(st, 'carecard_t2')
     if t1 and t2: print(f"\nthreads 2 vs 1 speed-up: {t1 / t2:.2f}x (target >= 1.7)")
-    if dk and t2: print(f"carecard -t2 / DuckDB: {t2 / dk:.2f} (target <= 0.5); carecard -t2 / wc: {t2 / wc:.2f} (target <= 5)")
+    if dk and t2: print(f"carecard -t2 / DuckDB: {t2 / dk:.2f} (target <= 0.5)")
+    if wc and t2: print(f"carecard -t2 / wc: {t2 / wc:.2f} (target <= 5)")
+    same = identical.get(st, [])
+    if same:
+        yes = sum(1 for v in same if v.startswith('yes'))
+        print(f"--threads 1 and --threads 2 wrote byte-identical period folders in {yes} of {len(same)} repetitions"
+              + ("" if yes == len(same) else " -- OUTPUT DIFFERS"))
     d = extra.get((st, 'duckdb_t2'))
     c = extra.get((st, 'carecard_t2'))
     if d and c:
@@ -353,18 +396,19 @@ big = [s.split('=')[0] for s in sets if s.startswith('c')]
 if len(big) == 2:
     a, b = big
     ra = meta[b]['txn_rows'] / meta[a]['txn_rows']
-    print(f"\n## scaling {a} -> {b} ({ra:.1f}x the rows)")
+    print(f"\n## scaling {a} -> {b} ({ra:.3f}x the rows; \"per 10x the rows\" scales each time ratio by 10 / {ra:.3f})")
     for case in ['carecard_t1', 'carecard_t2', 'duckdb_t2', 'wc']:
         x, y = med(a, case), med(b, case)
         if not (x and y): continue
         # The sets run in turn within a repetition, so a repetition's own ratio compares runs a
         # minute apart: their spread shows how far the machine moved during the benchmark.
         pairs = [f"{ly[0] / lx[0]:.2f}x" for lx, ly in zip(rows[(a, case)], rows[(b, case)])]
-        print(f"- {case}: {y / x:.2f}x the time (target for carecard <= 10.5); repetition by repetition: {', '.join(pairs)}")
+        print(f"- {case}: {y / x:.2f}x the time, {y / x * 10 / ra:.2f}x per 10x the rows (target for carecard <= 10.5); "
+              f"repetition by repetition: {', '.join(pairs)}")
 hist = [s.split('=')[0] for s in sets if s.startswith('h')]
 for st in hist:
     m = meta[st]
-    print(f"\n## history {st}: {m['cards']:,} cards, 48 monthly files, {m['txn_rows']:,} transaction rows in all")
+    print(f"\n## history {st}: {m['cards']:,} cards, 48 months of deposit and consumption files, {m['txn_rows']:,} transaction rows in all")
     def vr(case):
         e = extra.get((st, case))
         r = re.search(r'view_rows=(\d+)', e[-1]) if e else None
