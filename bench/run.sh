@@ -55,6 +55,8 @@ while (($#)); do
   shift
 done
 
+((large && !main)) && { echo "run.sh: --large belongs to the main comparison, which --only-extra skips" >&2; exit 1; }
+
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
 
@@ -99,17 +101,30 @@ if ((duckdb && main)); then
   command -v node >/dev/null || die "node is needed for the DuckDB peer (or pass --no-duckdb)"
   if [[ ! -d "$here/node_modules/@duckdb/node-api" ]]; then
     log "installing @duckdb/node-api into bench/node_modules"
-    (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1 || npm install --no-audit --no-fund >/dev/null)
+    # npm ci installs exactly what package-lock.json pins, and never rewrites it.
+    (cd "$here" && npm ci --no-audit --no-fund >/dev/null) || die "npm ci failed in $here (or pass --no-duckdb)"
   fi
 fi
 
 # --- data sets --------------------------------------------------------------------
 free_mb() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
 
-# gen_once DIR CARDS MONTHS: generates a data folder unless DIR/.done says it is there.
+# The generator's fingerprint: the SHA-256 of what it writes for 50 cards. A data set made by a
+# generator that behaves differently (a change to batch/generator.cc, or to a check it uses) is
+# made again rather than silently reused.
+generator_fingerprint() {
+  local t; t=$(mktemp -d)
+  "$carecard" gen --out "$t/g" --cards 50 --months 2024-01:2024-02 --seed 1 >/dev/null 2>&1 || { rm -rf "$t"; die "carecard gen failed"; }
+  (cd "$t/g" && cat -- $(ls) | sha256sum | cut -c1-16)
+  rm -rf "$t"
+}
+generator=""
+# gen_once DIR CARDS MONTHS: generates a data folder unless DIR/.done says it is there, made by
+# this generator.
 gen_once() {
   local dir="$1" n="$2" months="$3"
-  local want="gen --cards $n --months $months --seed 1"
+  [[ -n "$generator" ]] || generator=$(generator_fingerprint)
+  local want="gen --cards $n --months $months --seed 1 (generator $generator)"
   if [[ -f "$dir/.done" && "$(head -1 "$dir/.done")" == "$want" ]]; then return 0; fi
   # ~1.8 MB per 1,000 cards and 2 months; ask for twice that free.
   local nmonths need
