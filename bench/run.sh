@@ -21,7 +21,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/.." && pwd)"
 build="$root/build-bench"
-data="${CARECARD_BENCH_DATA:-$here/data}"  # override to share data sets between trees
+# Absolute: the history's views are folders of symlinks to the data files.
+data="$(realpath -m -- "${CARECARD_BENCH_DATA:-$here/data}")"  # override to share data sets between trees
 work="$data/work"
 results_dir="$data/results"
 rules="$root/rules/qingdao-2022.yaml"
@@ -49,7 +50,7 @@ while (($#)); do
     --reps) reps="$2"; shift ;;
     --cards) cards="$2"; shift ;;
     --history-cards) history_cards="$2"; shift ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1 (try --help)" >&2; exit 1 ;;
   esac
   shift
@@ -112,11 +113,13 @@ free_mb() { df -Pm "$1" | awk 'NR == 2 { print $4 }'; }
 # The generator's fingerprint: the SHA-256 of what it writes for 50 cards. A data set made by a
 # generator that behaves differently (a change to batch/generator.cc, or to a check it uses) is
 # made again rather than silently reused.
-generator_fingerprint() {
-  local t; t=$(mktemp -d)
+generator_fingerprint() {  # prints it; the caller checks that it is not empty
+  local t fp
+  t=$(mktemp -d) || die "mktemp failed"
   "$carecard" gen --out "$t/g" --cards 50 --months 2024-01:2024-02 --seed 1 >/dev/null 2>&1 || { rm -rf "$t"; die "carecard gen failed"; }
-  (cd "$t/g" && cat -- $(ls) | sha256sum | cut -c1-16)
+  fp=$(cd "$t/g" && sha256sum -- * | sha256sum) || { rm -rf "$t"; die "cannot hash the generator's sample"; }
   rm -rf "$t"
+  echo "${fp:0:16}"
 }
 generator=""
 # gen_once DIR CARDS MONTHS: generates a data folder unless DIR/.done says it is there, made by
@@ -124,6 +127,7 @@ generator=""
 gen_once() {
   local dir="$1" n="$2" months="$3"
   [[ -n "$generator" ]] || generator=$(generator_fingerprint)
+  [[ "$generator" =~ ^[0-9a-f]{16}$ ]] || die "no fingerprint of the generator (got '$generator')"
   local want="gen --cards $n --months $months --seed 1 (generator $generator)"
   if [[ -f "$dir/.done" && "$(head -1 "$dir/.done")" == "$want" ]]; then return 0; fi
   # ~1.8 MB per 1,000 cards and 2 months; ask for twice that free.
@@ -211,8 +215,13 @@ compare() {
       done
       local same=yes
       cmp -s "$work/sums-t1" "$work/sums-t2" || same=no
-      printf '%s\tidentical\t%s\t\t\t\t%s files\n' "$set" "$rep" "$same $(wc -l <"$work/sums-t1")" >>"$results"
-      [[ $same == yes ]] || { diff "$work/sums-t1" "$work/sums-t2" >&2; log "$set: --threads 1 and --threads 2 wrote different files (repetition $rep)"; }
+      printf '%s\tidentical\t%s\t\t\t\t%s files, t%s first\n' "$set" "$rep" "$same $(wc -l <"$work/sums-t1")" \
+        "${order[0]}" >>"$results"
+      if [[ $same != yes ]]; then
+        diff "$work/sums-t1" "$work/sums-t2" >&2 || true
+        log "$set: --threads 1 and --threads 2 wrote different files (repetition $rep)"
+        outputs_differ=1
+      fi
       if ((duckdb)); then
         rm -rf "$work/duckdb-$set"
         measure "$set" duckdb_t2 "$rep" node "$here/duckdb_run.mjs" --data "$dir" --out "$work/duckdb-$set" --threads 2
@@ -222,6 +231,7 @@ compare() {
   done
 }
 
+outputs_differ=0  # set by compare: the script reports it and exits 1 after the summary
 sets=()
 if ((main)); then
   small="$data/c$cards"
@@ -367,7 +377,9 @@ def card_months_of(st):
     # target is bytes per card-month, and cards without activity in a month have none.
     counts = [int(f.group(1)) for case in ('carecard_t2', 'carecard_t1') for e in extra.get((st, case), [])
               for f in [re.search(r'(?<!with )card-months: (\d+)', e)] if f]
-    return (max(counts), 'held by the run') if counts else (meta[st]['cards'] * 2, 'cards x 2 months')
+    if len(set(counts)) > 1:
+        return (max(counts), f'held by the run -- RUNS DISAGREE: {sorted(set(counts))}')
+    return (counts[0], 'held by the run') if counts else (meta[st]['cards'] * 2, 'cards x 2 months')
 for st in [s.split('=')[0] for s in sets if s.startswith('c')]:
     m = meta[st]; card_months, cm_source = card_months_of(st)
     print(f"\n## {st}: {m['cards']:,} cards, {m['txn_rows']:,} transaction rows ({m['all_rows']:,} rows in all), "
@@ -398,6 +410,10 @@ for st in [s.split('=')[0] for s in sets if s.startswith('c')]:
         yes = sum(1 for v in same if v.startswith('yes'))
         print(f"--threads 1 and --threads 2 wrote byte-identical period folders in {yes} of {len(same)} repetitions"
               + ("" if yes == len(same) else " -- OUTPUT DIFFERS"))
+        # The run that comes second finds the memory the first just freed still warm: with an odd
+        # number of repetitions one thread count came second once more than the other.
+        t2_second = sum(1 for v in same if v.endswith('t1 first'))
+        print(f"order: --threads 2 ran second in {t2_second} of {len(same)} repetitions, --threads 1 in {len(same) - t2_second}")
     d = extra.get((st, 'duckdb_t2'))
     c = extra.get((st, 'carecard_t2'))
     if d and c:
@@ -455,3 +471,4 @@ if os.path.exists(probe_path):
 PY
 } | tee "$summary"
 log "results: $results, summary: $summary"
+((outputs_differ == 0)) || die "--threads 1 and --threads 2 wrote different files (see the summary)"

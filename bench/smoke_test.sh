@@ -5,7 +5,7 @@
 # bench/README.md says it says; the timings themselves are not judged here.
 #   bench/smoke_test.sh CARECARD_BINARY SCRATCH_DIR
 set -euo pipefail
-carecard="$1" scratch="$2"
+carecard="$1" scratch="$(realpath -m -- "$2")"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 rm -rf "$scratch"
 mkdir -p "$scratch"
@@ -15,19 +15,23 @@ CARECARD_BENCH_BIN="$carecard" CARECARD_BENCH_DATA="$scratch" CARECARD_BENCH_LAB
   bash "$here/run.sh" --cards 300 --reps 2 --no-duckdb --history --history-cards 30 >"$scratch/stdout.txt" 2>"$scratch/stderr.txt" ||
   { cat "$scratch/stderr.txt" >&2; fail "run.sh failed"; }
 
-summary=$(ls "$scratch"/results/*.txt | grep -v -- '-micro' | head -1)
+summary=$(ls "$scratch"/results/*[0-9].txt 2>/dev/null | head -1) || true
 tsv="${summary%.txt}.tsv"
-[[ -f "$summary" && -f "$tsv" ]] || fail "no summary and results in $scratch/results"
+[[ -n "$summary" && -f "$summary" && -f "$tsv" ]] || fail "no summary and results in $scratch/results"
 expect() { grep -qF -- "$1" "$summary" || { cat "$summary" >&2; fail "the summary lacks: $1"; }; }
 expect "smoke (as built before the runs: given binary, carecard sha256 "
 expect "## c300: 300 cards"
 expect "| carecard settle --threads 1 |"
 expect "| carecard settle --threads 2 |"
 expect "| cat *.csv \\| wc -l |"
-expect "card-months, held by the run)"
+# The card-months the run held (settle's "card-months: N", not its "cards with card-months: N").
+held=$(awk -F'\t' '$2 == "carecard_t2" { if (match($7, /, card-months: [0-9]+/)) { print substr($7, RSTART + 15, RLENGTH - 15); exit } }' "$tsv")
+[[ "$held" =~ ^[0-9]+$ ]] || fail "no card-month count in the carecard rows of $tsv"
+expect "($held card-months, held by the run)"
 expect "threads 2 vs 1 speed-up: "
 expect "carecard -t2 / wc: "
 expect "--threads 1 and --threads 2 wrote byte-identical period folders in 2 of 2 repetitions"
+expect "order: --threads 2 ran second in 1 of 2 repetitions, --threads 1 in 1"
 expect "period 24 / period 1: "
 expect "closing runs (one each, --threads 2): p01 "
 grep -qE "DuckDB core aggregation|carecard -t2 / DuckDB" "$summary" && fail "--no-duckdb, yet the summary has DuckDB figures"
