@@ -39,33 +39,81 @@ ConsumptionSum& ConsumptionTotals::AddHome(size_t at) {
   return b.sums[i];
 }
 
-ConsumptionSum& ConsumptionTotals::Find(const ConsumptionKey& key) {
-  if (last_ != nullptr && key == last_key_) return *last_;
-  if ((size_ + 1) * 2 > slots_.size()) Grow();
-  const size_t mask = slots_.size() - 1;
-  size_t i = ConsumptionKeyHash()(key) & mask;
-  while (slots_[i] != 0 && !(entry(slots_[i] - 1).key == key)) i = (i + 1) & mask;
-  if (slots_[i] == 0) {  // a new key: the next entry (blocks are value-initialized, so its sum is zero)
-    if (size_ >= kMaxKeys) throw std::length_error("more than 2^30 consumption keys (centre, centre, service)");
-    if ((size_ & (kBlockEntries - 1)) == 0) blocks_.push_back(std::make_unique<Entry[]>(kBlockEntries));
-    entry(size_).key = key;
-    slots_[i] = static_cast<uint32_t>(++size_);
-  }
-  last_key_ = key;
-  last_ = &entry(slots_[i] - 1).sum;
-  return *last_;
+std::string ConsumptionOverflowMessage(const Registry& registry, const ServiceNames& services,
+                                       const ConsumptionKey& key) {
+  return "the consumption at centre '" + std::string(registry.center_id(key.serving)) + "' of cards of centre '" +
+         std::string(registry.center_id(key.home)) + "' under service '" + std::string(services.name(key.service)) +
+         "' adds up to more than 92,233,720,368,547,758.07 yuan, the most the engine holds exactly";
 }
 
-void ConsumptionTotals::Grow() {
+void ConsumptionTotals::FlushPending() {
+  const size_t n = pending_.size();
+  if (n == 0) return;
+  // Room for every waiting key to be new, so that the slots computed below
+  // stay where they are while the batch goes in.
+  if ((size_ + n + 1) * 2 > slots_.size()) Grow(size_ + n);
+  const size_t mask = slots_.size() - 1;
+  pending_slot_.resize(n);
+  // Three stages a few lookups apart: the slot's line is fetched, then the
+  // entry it names, then the lookup runs on what is by then in cache. A key
+  // added in between only makes a fetch useless: each lookup reads the table
+  // as it is when it runs.
+  constexpr size_t kAhead = 16;
+  for (size_t i = 0; i < n + 2 * kAhead; ++i) {
+    if (i < n) {
+      pending_slot_[i] = static_cast<uint32_t>(ConsumptionKeyHash()(pending_[i].key) & mask);
+      __builtin_prefetch(&slots_[pending_slot_[i]]);
+    }
+    if (i >= kAhead && i - kAhead < n) {
+      const uint32_t e = slots_[pending_slot_[i - kAhead]];
+      if (e != 0) __builtin_prefetch(&entry(e - 1));
+    }
+    if (i < 2 * kAhead || i - 2 * kAhead >= n) continue;
+    const Entry& add = pending_[i - 2 * kAhead];
+    size_t at = pending_slot_[i - 2 * kAhead];
+    while (slots_[at] != 0 && !(entry(slots_[at] - 1).key == add.key)) at = (at + 1) & mask;
+    if (slots_[at] == 0) {  // a new key: the next entry (blocks are value-initialized, so its sum is zero)
+      if (size_ >= kMaxKeys) throw std::length_error("more than 2^30 consumption keys (centre, centre, service)");
+      if ((size_ & (kBlockEntries - 1)) == 0) blocks_.push_back(std::make_unique<Entry[]>(kBlockEntries));
+      entry(size_).key = add.key;
+      slots_[at] = static_cast<uint32_t>(++size_);
+    }
+    ConsumptionSum& sum = entry(slots_[at] - 1).sum;
+    sum.transactions += add.sum.transactions;
+    try {
+      sum.amount += add.sum.amount;
+    } catch (const MoneyOverflow&) {
+      pending_.clear();  // the run is refused: what waits is not needed again
+      throw ConsumptionOverflow(add.key);
+    }
+  }
+  pending_.clear();
+}
+
+void ConsumptionTotals::Grow(size_t keys) {
   // Only the table is rebuilt: the entries stay where they are.
   std::vector<uint32_t>().swap(slots_);  // let the old table go first: it is never needed again
-  slots_.assign(std::bit_ceil(std::max<size_t>(64, 4 * size_)), 0);  // a quarter full after
+  // A quarter full after, as far as the keys held go; at most half full once
+  // `keys` are in. (Four slots for each of `keys` would cross a power of two
+  // early, for keys that are mostly there already: 16 MB where 8 do.)
+  slots_.assign(std::bit_ceil(std::max({size_t{64}, 4 * size_, 2 * keys + 2})), 0);
   const size_t mask = slots_.size() - 1;
   for (size_t n = 0; n < size_; ++n) {
     size_t i = ConsumptionKeyHash()(entry(n).key) & mask;
     while (slots_[i] != 0) i = (i + 1) & mask;
     slots_[i] = static_cast<uint32_t>(n + 1);
   }
+}
+
+void ConsumptionTotals::Absorb(ConsumptionTotals&& other) {
+  if (&other == this) return;
+  if (size() == 0) {
+    *this = std::move(other);
+    return;
+  }
+  other.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) { Add(key, sum.transactions, sum.amount); });
+  FlushPending();
+  other = ConsumptionTotals();
 }
 
 namespace {
@@ -181,6 +229,9 @@ class PartitionSettler {
       if (card_index == ctx_.explain_card) Explain(card_index, elder);
       if (ctx_.row_checks_only) return;
       SettleSums(card_index, elder);
+    } catch (const ConsumptionOverflow& e) {
+      // A sum over many cards' rows: name the centres and the service, not this card.
+      throw ConsumptionOverflow(e.key(), ConsumptionOverflowMessage(reg_, *ctx_.services, e.key()));
     } catch (const MoneyOverflow&) {
       // Name the card and the row at which its sums stopped fitting, so the data can be checked.
       std::string where;
@@ -412,16 +463,12 @@ class PartitionSettler {
         case TxnKind::kRefund:
           balance += amount;
           cumulative.refunds += amount;
-          if (in_period) out_->consumption[{t.serving, card.center, t.service}].amount -= amount;
+          if (in_period) out_->consumption.Add({t.serving, card.center, t.service}, 0, -amount);
           break;
         case TxnKind::kConsumption:
           balance -= amount;
           cumulative.consumption += amount;
-          if (in_period) {
-            auto& sum = out_->consumption[{t.serving, card.center, t.service}];
-            sum.transactions += 1;
-            sum.amount += amount;
-          }
+          if (in_period) out_->consumption.Add({t.serving, card.center, t.service}, 1, amount);
           if (balance.is_negative()) {
             log_->Add(ExceptionCode::kOverdraft, t.v.h.file, t.v.h.line, t.v.txn_id, reg_.card_no(card_index), {},
                       month.index(), "balance after this consumption is " + balance.ToString());

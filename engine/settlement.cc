@@ -559,17 +559,10 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   };
   // Consumption sums of every worker in one table (each worker's freed as it is merged).
   auto gather_consumption = [&] {
-    for (auto& w : settle_work) {
-      if (consumption.size() == 0) {
-        consumption = std::move(w.out.consumption);
-      } else {
-        w.out.consumption.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) {
-          auto& total_sum = consumption[key];
-          total_sum.transactions += sum.transactions;
-          total_sum.amount += sum.amount;
-        });
-      }
-      w.out.consumption = ConsumptionTotals();
+    try {
+      for (auto& w : settle_work) consumption.Absorb(std::move(w.out.consumption));
+    } catch (const ConsumptionOverflow& e) {
+      throw ConsumptionOverflow(e.key(), ConsumptionOverflowMessage(reg, s.services, e.key()));
     }
   };
   const bool merging = !s.options.row_checks_only && !explaining;  // else only the exceptions are wanted

@@ -430,6 +430,45 @@ void BM_EvaluateCardMonth(benchmark::State& state) {
 }
 BENCHMARK(BM_EvaluateCardMonth);
 
+// The consumption sums of visits away from the card's own centre: 2,000,000
+// additions of keys (serving centre, home centre, service) drawn at random,
+// two in three a run of two rows of the same key (one card's visits), into a
+// new table each time. Argument: centres. 100 centres give 59,400 keys, a
+// table that fits in cache; 1,000 give 1.09 M keys over ~50 MB, about what a
+// 2,000,000-card province gives each thread (830,000), where every lookup was
+// two cache misses before additions were batched (bench/README.md).
+void BM_ConsumptionTotalsAwayFromHome(benchmark::State& state) {
+  const auto centres = static_cast<uint32_t>(state.range(0));
+  std::vector<ConsumptionKey> keys;
+  keys.reserve(2'000'000);
+  uint64_t x = 88172645463325252ull;  // xorshift: the same keys on every machine
+  auto next = [&x] {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  while (keys.size() < 2'000'000) {
+    const uint64_t r = next();
+    const auto home = static_cast<int32_t>(r % centres);
+    auto serving = static_cast<int32_t>((r >> 20) % centres);
+    if (serving == home) serving = (serving + 1) % static_cast<int32_t>(centres);
+    const ConsumptionKey key{serving, home, static_cast<uint16_t>((r >> 40) % 6)};
+    keys.push_back(key);
+    if ((r >> 50) % 3 != 0 && keys.size() < 2'000'000) keys.push_back(key);
+  }
+  size_t held = 0;
+  for (auto _ : state) {
+    ConsumptionTotals totals;
+    for (const ConsumptionKey& key : keys) totals.Add(key, 1, Money::FromFen(1250));
+    held = totals.size();
+    benchmark::DoNotOptimize(held);
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(keys.size()));
+  state.SetLabel("items = additions; keys held " + std::to_string(held));
+}
+BENCHMARK(BM_ConsumptionTotalsAwayFromHome)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
 // A whole run over a data folder (2,000 cards, 2 months, ~40,000 transaction
 // rows): reading, hashing, every check of semantics.md §8, settling and the
 // merge; no files are written. Argument: threads.

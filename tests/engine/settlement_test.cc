@@ -321,6 +321,33 @@ TEST(settlement, consumption_by_center_lines_come_by_serving_centre_home_centre_
   EXPECT_EQ(got, expected);
 }
 
+// A consumption sum by centre and service adds up many cards' rows: when it
+// stops fitting, the message names the centres and the service, not the card
+// whose row came last. Two cards of C01, each within what a card may hold
+// (46,200 rows of the largest amount the formats allow, 46.2 of the 92.2
+// quadrillion yuan a Money holds), whose visits to C02 add up to more.
+TEST(settlement, a_consumption_sum_by_centre_that_stops_fitting_names_the_centres_and_the_service) {
+  World w;
+  w.Person("P1", "1949-11-11");
+  w.Person("P2", "1949-11-12");
+  w.Card("K1", "P1", 1, "2022-06-01", "", "C01");
+  w.Card("K2", "P2", 1, "2022-06-01", "", "C01");
+  for (int i = 0; i < 46200; ++i) {
+    const std::string at = "2024-01-" + std::string(i % 28 < 9 ? "0" : "") + std::to_string(i % 28 + 1) + "T10:00:00+08:00";
+    w.Consume("A" + std::to_string(i), "K1", "999999999999.99", at, "C02S01", "助洁");
+    w.Consume("B" + std::to_string(i), "K2", "999999999999.99", at, "C02S01", "助洁");
+  }
+  try {
+    w.Settle("2024-B1");
+    FAIL() << "the sum fitted";
+  } catch (const ConsumptionOverflow& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("centre 'C02' of cards of centre 'C01' under service '助洁'"), std::string::npos) << what;
+    EXPECT_EQ(what.find("K1"), std::string::npos) << what;
+    EXPECT_EQ(what.find("K2"), std::string::npos) << what;
+  }
+}
+
 TEST(settlement, opening_plus_flows_is_closing_and_payouts_add_up) {
   World w;
   for (int i = 0; i < 30; ++i) {
