@@ -49,6 +49,11 @@ std::string ConsumptionOverflowMessage(const Registry& registry, const ServiceNa
 void ConsumptionTotals::FlushPending() {
   const size_t n = pending_.size();
   if (n == 0) return;
+  // Whatever happens below, no addition waits to be made twice.
+  struct ClearWhenDone {
+    std::vector<Entry>& pending;
+    ~ClearWhenDone() { pending.clear(); }
+  } clear_when_done{pending_};
   // Room for every waiting key to be new, so that the slots computed below
   // stay where they are while the batch goes in.
   if ((size_ + n + 1) * 2 > slots_.size()) Grow(size_ + n);
@@ -83,11 +88,9 @@ void ConsumptionTotals::FlushPending() {
     try {
       sum.amount += add.sum.amount;
     } catch (const MoneyOverflow&) {
-      pending_.clear();  // the run is refused: what waits is not needed again
       throw ConsumptionOverflow(add.key);
     }
   }
-  pending_.clear();
 }
 
 void ConsumptionTotals::Grow(size_t keys) {
@@ -856,6 +859,14 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
     for (size_t i = start[e]; i < start[e + 1]; ++i) events[i] = items[i].record;
     settler.SettleElder(elder_begin + static_cast<int32_t>(e),
                         std::span<const char* const>(events.data() + start[e], start[e + 1] - start[e]));
+  }
+  // The partition's waiting additions go into the table here, where a sum
+  // that stops fitting is still named by its centres and service; left for
+  // the merge, the run's consumption total would overflow first, unnamed.
+  try {
+    out->consumption.Flush();
+  } catch (const ConsumptionOverflow& e) {
+    throw ConsumptionOverflow(e.key(), ConsumptionOverflowMessage(*ctx.registry, *ctx.services, e.key()));
   }
 }
 

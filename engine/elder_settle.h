@@ -265,6 +265,9 @@ class ConsumptionTotals {
       fn(e.key, e.sum);
     }
   }
+  // Sends the waiting additions into the table now (ForEach and size do it
+  // too), so that a sum that stops fitting is found here.
+  void Flush() { FlushPending(); }
   // Keys (sending waiting additions into the table first).
   size_t size() {
     FlushPending();

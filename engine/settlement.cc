@@ -561,6 +561,7 @@ RunResult SettlementRun::Finish(const RowFetcher* fetcher) {
   auto gather_consumption = [&] {
     try {
       for (auto& w : settle_work) consumption.Absorb(std::move(w.out.consumption));
+      consumption.Flush();
     } catch (const ConsumptionOverflow& e) {
       throw ConsumptionOverflow(e.key(), ConsumptionOverflowMessage(reg, s.services, e.key()));
     }

@@ -348,6 +348,32 @@ TEST(settlement, a_consumption_sum_by_centre_that_stops_fitting_names_the_centre
   }
 }
 
+// The same when each card's run of visits is followed by another key, so that
+// the two runs wait apart and the sum stops fitting only when the partition's
+// waiting additions go into the table (left for the merge, the run's own
+// consumption total would overflow first, naming nothing).
+TEST(settlement, a_consumption_sum_that_stops_fitting_when_additions_go_into_the_table_is_named_too) {
+  World w;
+  w.Person("P1", "1949-11-11");
+  w.Person("P2", "1949-11-12");
+  w.Card("K1", "P1", 1, "2022-06-01", "", "C01");
+  w.Card("K2", "P2", 1, "2022-06-01", "", "C01");
+  for (const std::string card : {"K1", "K2"}) {
+    for (int i = 0; i < 46200; ++i) {
+      const std::string at = "2024-01-" + std::string(i % 28 < 9 ? "0" : "") + std::to_string(i % 28 + 1) + "T10:00:00+08:00";
+      w.Consume(card + "-" + std::to_string(i), card, "999999999999.99", at, "C02S01", "助洁");
+    }
+    w.Consume(card + "-last", card, "1.00", "2024-01-29T10:00:00+08:00", "C02S01", "助餐");  // after the run
+  }
+  try {
+    w.Settle("2024-B1");
+    FAIL() << "the sum fitted";
+  } catch (const ConsumptionOverflow& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("centre 'C02' of cards of centre 'C01' under service '助洁'"), std::string::npos) << what;
+  }
+}
+
 TEST(settlement, opening_plus_flows_is_closing_and_payouts_add_up) {
   World w;
   for (int i = 0; i < 30; ++i) {
