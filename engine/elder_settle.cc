@@ -1,6 +1,7 @@
 #include "engine/elder_settle.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -46,7 +47,7 @@ std::string ConsumptionOverflowMessage(const Registry& registry, const ServiceNa
          "' adds up to more than 92,233,720,368,547,758.07 yuan, the most the engine holds exactly";
 }
 
-void ConsumptionTotals::FlushPending() {
+void ConsumptionTotals::Flush() {
   const size_t n = pending_.size();
   if (n == 0) return;
   // Whatever happens below, no addition waits to be made twice.
@@ -58,7 +59,7 @@ void ConsumptionTotals::FlushPending() {
   // stay where they are while the batch goes in.
   if ((size_ + n + 1) * 2 > slots_.size()) Grow(size_ + n);
   const size_t mask = slots_.size() - 1;
-  pending_slot_.resize(n);
+  std::array<uint32_t, kPendingEntries> first_slot;  // each waiting key's place in the table
   // Three stages a few lookups apart: the slot's line is fetched, then the
   // entry it names, then the lookup runs on what is by then in cache. A key
   // added in between only makes a fetch useless: each lookup reads the table
@@ -66,16 +67,16 @@ void ConsumptionTotals::FlushPending() {
   constexpr size_t kAhead = 16;
   for (size_t i = 0; i < n + 2 * kAhead; ++i) {
     if (i < n) {
-      pending_slot_[i] = static_cast<uint32_t>(ConsumptionKeyHash()(pending_[i].key) & mask);
-      __builtin_prefetch(&slots_[pending_slot_[i]]);
+      first_slot[i] = static_cast<uint32_t>(ConsumptionKeyHash()(pending_[i].key) & mask);
+      __builtin_prefetch(&slots_[first_slot[i]]);
     }
     if (i >= kAhead && i - kAhead < n) {
-      const uint32_t e = slots_[pending_slot_[i - kAhead]];
+      const uint32_t e = slots_[first_slot[i - kAhead]];
       if (e != 0) __builtin_prefetch(&entry(e - 1));
     }
     if (i < 2 * kAhead || i - 2 * kAhead >= n) continue;
     const Entry& add = pending_[i - 2 * kAhead];
-    size_t at = pending_slot_[i - 2 * kAhead];
+    size_t at = first_slot[i - 2 * kAhead];
     while (slots_[at] != 0 && !(entry(slots_[at] - 1).key == add.key)) at = (at + 1) & mask;
     if (slots_[at] == 0) {  // a new key: the next entry (blocks are value-initialized, so its sum is zero)
       if (size_ >= kMaxKeys) throw std::length_error("more than 2^30 consumption keys (centre, centre, service)");
@@ -83,13 +84,7 @@ void ConsumptionTotals::FlushPending() {
       entry(size_).key = add.key;
       slots_[at] = static_cast<uint32_t>(++size_);
     }
-    ConsumptionSum& sum = entry(slots_[at] - 1).sum;
-    sum.transactions += add.sum.transactions;
-    try {
-      sum.amount += add.sum.amount;
-    } catch (const MoneyOverflow&) {
-      throw ConsumptionOverflow(add.key);
-    }
+    AddTo(&entry(slots_[at] - 1).sum, add.key, add.sum.transactions, add.sum.amount);
   }
 }
 
@@ -115,7 +110,7 @@ void ConsumptionTotals::Absorb(ConsumptionTotals&& other) {
     return;
   }
   other.ForEach([&](const ConsumptionKey& key, const ConsumptionSum& sum) { Add(key, sum.transactions, sum.amount); });
-  FlushPending();
+  Flush();
   other = ConsumptionTotals();
 }
 
@@ -232,9 +227,8 @@ class PartitionSettler {
       if (card_index == ctx_.explain_card) Explain(card_index, elder);
       if (ctx_.row_checks_only) return;
       SettleSums(card_index, elder);
-    } catch (const ConsumptionOverflow& e) {
-      // A sum over many cards' rows: name the centres and the service, not this card.
-      throw ConsumptionOverflow(e.key(), ConsumptionOverflowMessage(reg_, *ctx_.services, e.key()));
+    } catch (const ConsumptionOverflow&) {
+      throw;  // a sum over many cards' rows, not this card's: SettlePartition names it
     } catch (const MoneyOverflow&) {
       // Name the card and the row at which its sums stopped fitting, so the data can be checked.
       std::string where;
@@ -844,26 +838,26 @@ void SettlePartition(const SettleContext& ctx, int32_t elder_begin, int32_t elde
   };
   events.resize(items.size());
   PartitionSettler settler(ctx, log, out);
-  // Records sit in the order they were spilled, elders in another: the
-  // records of the elders a few ahead are fetched while this one is settled
-  // (a partition is larger than the core's own cache).
-  constexpr size_t kPrefetchRecords = 48;
-  size_t prefetched = 0;
-  for (size_t e = 0; e < elders; ++e) {
-    const auto begin = items.begin() + start[e], end = items.begin() + start[e + 1];
-    if (!std::is_sorted(begin, end, item_less)) std::sort(begin, end, item_less);
-    for (const size_t until = std::min<size_t>(start[e + 1] + kPrefetchRecords, items.size()); prefetched < until;
-         ++prefetched) {
-      __builtin_prefetch(items[prefetched].record);
-    }
-    for (size_t i = start[e]; i < start[e + 1]; ++i) events[i] = items[i].record;
-    settler.SettleElder(elder_begin + static_cast<int32_t>(e),
-                        std::span<const char* const>(events.data() + start[e], start[e + 1] - start[e]));
-  }
-  // The partition's waiting additions go into the table here, where a sum
-  // that stops fitting is still named by its centres and service; left for
-  // the merge, the run's consumption total would overflow first, unnamed.
   try {
+    // Records sit in the order they were spilled, elders in another: the
+    // records of the elders a few ahead are fetched while this one is settled
+    // (a partition is larger than the core's own cache).
+    constexpr size_t kPrefetchRecords = 48;
+    size_t prefetched = 0;
+    for (size_t e = 0; e < elders; ++e) {
+      const auto begin = items.begin() + start[e], end = items.begin() + start[e + 1];
+      if (!std::is_sorted(begin, end, item_less)) std::sort(begin, end, item_less);
+      for (const size_t until = std::min<size_t>(start[e + 1] + kPrefetchRecords, items.size()); prefetched < until;
+           ++prefetched) {
+        __builtin_prefetch(items[prefetched].record);
+      }
+      for (size_t i = start[e]; i < start[e + 1]; ++i) events[i] = items[i].record;
+      settler.SettleElder(elder_begin + static_cast<int32_t>(e),
+                          std::span<const char* const>(events.data() + start[e], start[e + 1] - start[e]));
+    }
+    // The partition's waiting additions go into the table here, where a sum
+    // that stops fitting is still named by its centres and service; left for
+    // the merge, the run's consumption total would overflow first, unnamed.
     out->consumption.Flush();
   } catch (const ConsumptionOverflow& e) {
     throw ConsumptionOverflow(e.key(), ConsumptionOverflowMessage(*ctx.registry, *ctx.services, e.key()));

@@ -195,13 +195,11 @@ class ConsumptionTotals {
       slots_ = std::move(other.slots_);
       size_ = std::exchange(other.size_, 0);
       pending_ = std::move(other.pending_);
-      pending_slot_ = std::move(other.pending_slot_);
       home_ = std::move(other.home_);
       home_size_ = std::exchange(other.home_size_, 0);
       other.blocks_.clear();
       other.slots_.clear();
       other.pending_.clear();
-      other.pending_slot_.clear();
       other.home_.clear();
     }
     return *this;
@@ -230,17 +228,12 @@ class ConsumptionTotals {
       sum = HomeSum(at);
     } else {
       if (pending_.empty() || !(pending_.back().key == key)) {
-        if (pending_.size() >= kPendingEntries) FlushPending();
+        if (pending_.size() >= kPendingEntries) Flush();
         pending_.push_back(Entry{key, {}});
       }
-      sum = &pending_.back().sum;
+      sum = &pending_.back().sum;  // a run of the same key may span cards
     }
-    sum->transactions += transactions;
-    try {
-      sum->amount += amount;
-    } catch (const MoneyOverflow&) {
-      throw ConsumptionOverflow(key);  // a run of the same key may span cards
-    }
+    AddTo(sum, key, transactions, amount);
   }
   // Adds every sum of `other` to this table's, keys first seen here first.
   void Absorb(ConsumptionTotals&& other);
@@ -249,7 +242,7 @@ class ConsumptionTotals {
   // additions into the table first.
   template <typename Fn>
   void ForEach(Fn&& fn) {
-    FlushPending();
+    Flush();
     for (size_t block = 0; block < home_.size(); ++block) {
       if (home_[block] == nullptr) continue;
       const HomeBlock& b = *home_[block];
@@ -265,12 +258,13 @@ class ConsumptionTotals {
       fn(e.key, e.sum);
     }
   }
-  // Sends the waiting additions into the table now (ForEach and size do it
-  // too), so that a sum that stops fitting is found here.
-  void Flush() { FlushPending(); }
+  // Sends the waiting additions into the table now, in the order they were
+  // made (ForEach and size do it too), so that a sum that stops fitting is
+  // found here.
+  void Flush();
   // Keys (sending waiting additions into the table first).
   size_t size() {
-    FlushPending();
+    Flush();
     return home_size_ + size_;
   }
   // Bytes held (benchmarks and tests).
@@ -278,8 +272,7 @@ class ConsumptionTotals {
     size_t home_blocks = 0;
     for (const auto& b : home_) home_blocks += b != nullptr;
     return blocks_.size() * sizeof(Entry) * kBlockEntries + slots_.size() * sizeof(uint32_t) +
-           home_.capacity() * sizeof(void*) + home_blocks * sizeof(HomeBlock) + pending_.capacity() * sizeof(Entry) +
-           pending_slot_.capacity() * sizeof(uint32_t);
+           home_.capacity() * sizeof(void*) + home_blocks * sizeof(HomeBlock) + pending_.capacity() * sizeof(Entry);
   }
 
   // Limits: entry numbers are 32-bit, the table at most half full.
@@ -303,8 +296,15 @@ class ConsumptionTotals {
   const Entry& entry(size_t i) const { return blocks_[i >> kBlockShift][i & (kBlockEntries - 1)]; }
   // A new table with room for `keys` keys (the entries stay where they are).
   void Grow(size_t keys);
-  // Sends the waiting additions into the table, in the order they were made.
-  void FlushPending();
+  // Adds to one sum; a sum that stops fitting is named by its key.
+  static void AddTo(ConsumptionSum* sum, const ConsumptionKey& key, int64_t transactions, Money amount) {
+    sum->transactions += transactions;
+    try {
+      sum->amount += amount;
+    } catch (const MoneyOverflow&) {
+      throw ConsumptionOverflow(key);
+    }
+  }
   ConsumptionSum* HomeSum(size_t at) {
     const size_t block = at >> kHomeBlockShift;
     if (block < home_.size() && home_[block] != nullptr) {
@@ -320,7 +320,6 @@ class ConsumptionTotals {
   std::vector<uint32_t> slots_;  // 0: free; otherwise 1 + the entry's number
   size_t size_ = 0;              // keys in blocks_
   std::vector<Entry> pending_;   // additions waiting, at most kPendingEntries
-  std::vector<uint32_t> pending_slot_;  // scratch of FlushPending: each one's first slot
   // Home keys by (centre * kLocalServices + service) >> kHomeBlockShift; allocated as first used.
   std::vector<std::unique_ptr<HomeBlock>> home_;
   size_t home_size_ = 0;  // home keys seen
